@@ -1,0 +1,55 @@
+/*
+ * The inside of mailproto_op. The owner (a session, a test) embeds an op,
+ * points it at a sink that receives what the callee reports, and brackets
+ * every hook call with mailproto_op_begin()/mailproto_op_end().
+ */
+#ifndef MAILPROTO_CORE_OP_H
+#define MAILPROTO_CORE_OP_H
+
+#include "mailproto/store.h"
+
+typedef struct mailproto_op_sink {
+  /* Each may be NULL (the report is then ignored). Returns 0 or NOMEM. */
+  int (*mailbox)(mailproto_op *op, const mailproto_mailbox_info *mb);
+  int (*message)(mailproto_op *op, const mailproto_message_info *msg);
+  int (*keyword)(mailproto_op *op, unsigned index, const char *name);
+  int (*expunged)(mailproto_op *op, uint32_t uid);
+  int (*modified)(mailproto_op *op, uint32_t uid);
+  int (*uid_map)(mailproto_op *op, uint32_t source, uint32_t dest);
+  /* A deferred op finished; its return is mailproto_op_complete()'s. */
+  int (*complete)(mailproto_op *op, int status);
+} mailproto_op_sink;
+
+enum {
+  MAILPROTO_OP_IDLE = 0,  /* not in use, or finished */
+  MAILPROTO_OP_RUNNING,   /* inside the hook */
+  MAILPROTO_OP_DEFERRED   /* hook returned DEFERRED; awaiting complete */
+};
+
+struct mailproto_op {
+  const mailproto_op_sink *sink;
+  void *owner;
+  int state;
+  int kind; /* the owner's note of what this op is doing */
+};
+
+void mailproto_op_init(mailproto_op *op, const mailproto_op_sink *sink,
+                       void *owner);
+
+static inline void mailproto_op_begin(mailproto_op *op, int kind) {
+  op->state = MAILPROTO_OP_RUNNING;
+  op->kind = kind;
+}
+
+/* Records the hook's return; returns it unchanged. */
+static inline int mailproto_op_end(mailproto_op *op, int rc) {
+  op->state = rc == MAILPROTO_DEFERRED ? MAILPROTO_OP_DEFERRED
+                                       : MAILPROTO_OP_IDLE;
+  return rc;
+}
+
+static inline int mailproto_op_pending(const mailproto_op *op) {
+  return op->state == MAILPROTO_OP_DEFERRED;
+}
+
+#endif

@@ -1,0 +1,13 @@
+set(MAILPROTO_CORE_SOURCES
+  core/alloc.c
+  core/base64.c
+  core/buffer.c
+  core/date.c
+  core/error.c
+  core/line.c
+  core/md5.c
+  core/mutf7.c
+  core/op.c
+  core/outq.c
+  core/sasl.c
+  core/version.c)

@@ -1,0 +1,3 @@
+/* PLACEHOLDER */
+#include "suites.h"
+Suite *suite_core_date(void) { return suite_create("core_date"); }
