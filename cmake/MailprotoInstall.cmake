@@ -29,8 +29,16 @@ install(FILES "${PROJECT_BINARY_DIR}/mailprotoConfig.cmake"
               "${PROJECT_BINARY_DIR}/mailprotoConfigVersion.cmake"
         DESTINATION ${_cmakedir})
 
-# pkg-config: the shared library by default; `pkg-config --static` users get
+# pkg-config: relocatable (prefix found from the .pc file's own place, so
+# `cmake --install --prefix X` works); the shared library by default; `pkg-config --static` users get
 # MAILPROTO_STATIC through Cflags.private.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(MAILPROTO_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  file(RELATIVE_PATH _up "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+  string(REGEX REPLACE "/$" "" _up "${_up}")
+  set(MAILPROTO_PC_PREFIX "\${pcfiledir}/${_up}")
+endif()
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
   set(MAILPROTO_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 else()

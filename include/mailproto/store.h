@@ -15,6 +15,9 @@
  *    before the operation completes. Out-parameter memory stays valid until
  *    then. Strings and structs passed to mailproto_op_add_* are copied
  *    during the call.
+ *  - Input arguments (names, passwords, the bytes given to `write`) are
+ *    valid only during the hook call: a backend that defers must copy what
+ *    it still needs.
  *  - If the caller gives up on a deferred operation (its session is freed),
  *    it calls the `cancel` hook; from then on the backend must not touch
  *    `op` or the out-parameters, and must undo or finish the operation on
@@ -40,7 +43,7 @@
 #ifndef MAILPROTO_STORE_H
 #define MAILPROTO_STORE_H
 
-#include "mailproto/mailproto.h"
+#include "mailproto/core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -414,7 +417,8 @@ MAILPROTO_EXTERN int mailproto_op_add_uid_map(mailproto_op *op,
  * '*' matches zero or more characters, '%' zero or more characters other
  * than MAILPROTO_MAILBOX_SEPARATOR. A pattern starting with "INBOX" (any
  * case) followed by the separator, '*', '%' or its end matches INBOX
- * case-insensitively. Returns 1 on a match, else 0. Runs in
+ * case-insensitively. A name longer than MAILPROTO_MAILBOX_NAME_MAX never
+ * matches. Returns 1 on a match, else 0. Runs in
  * O(len(pattern) * len(name)) time without recursion.
  */
 MAILPROTO_EXTERN int mailproto_mailbox_match(const char *pattern,

@@ -28,7 +28,7 @@ int mailproto_buf_reserve(mailproto_buf *b, size_t extra) {
     return 0;
   /* Double, starting at 64 bytes, but never past max: the bound is what
    * keeps a hostile peer from growing the buffer. */
-  size_t cap = b->cap ? b->cap : 64;
+  size_t cap = b->cap ? b->cap : (b->max < 64 ? b->max : 64);
   while (cap < need)
     cap = cap > b->max / 2 ? b->max : cap * 2;
   uint8_t *p = mailproto_mem_realloc(b->alloc, b->data, cap);

@@ -29,11 +29,13 @@ typedef struct mailproto_line {
 } mailproto_line;
 
 typedef struct mailproto_line_reader {
-  mailproto_buf partial; /* an incomplete line carried between chunks */
-  size_t max;            /* longest line, counting its line end */
-  unsigned flags;        /* flags gathered for the partial line so far */
-  int overflow;          /* discarding the rest of a too-long line */
-  int pending_cr;        /* the partial line's last byte kept is a CR */
+  /* An incomplete line carried between chunks: its first partial.max
+   * bytes, where partial.max is the limit of the line in progress. */
+  mailproto_buf partial;
+  size_t max;     /* longest line, counting its line end (next line) */
+  unsigned flags; /* flags gathered for the partial line so far */
+  int overflow;   /* discarding the rest of a too-long line */
+  int pending_cr; /* the partial line's last byte read is a CR */
 } mailproto_line_reader;
 
 /* `max` counts the line end (SMTP's 512, POP3's 255 + CRLF, ...). */
@@ -58,9 +60,11 @@ mailproto_line_reader_buffered(const mailproto_line_reader *r) {
  * fills *line when a line is complete, 0 when all of the input was
  * consumed without completing one, or NOMEM. *consumed receives the number
  * of input bytes used in either case. line->data points into `in` or into
- * the reader and is valid until the next call on this reader.
+ * the reader and is valid until the next call on this reader. On NOMEM
+ * nothing is consumed and the reader is unchanged, so the same input may
+ * be offered again.
  */
-int mailproto_line_read(mailproto_line_reader *r, const uint8_t *in,
-                        size_t len, size_t *consumed, mailproto_line *line);
+int mailproto_line_read(mailproto_line_reader *r, const uint8_t *in, size_t len,
+                        size_t *consumed, mailproto_line *line);
 
 #endif
