@@ -63,21 +63,6 @@ typedef struct sel_iter {
   size_t range, index;
 } sel_iter;
 
-/* First message at or after `from` with a UID >= uid. Searching only from
- * `from` on keeps it right while expunge compacts the array behind it. */
-static size_t lower_bound_from(const ms_mailbox *mb, size_t from,
-                               uint32_t uid) {
-  size_t lo = from, hi = mb->count;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (mb->msgs[mid].uid < uid)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 /* Yields the indices of selected messages with UIDs below `limit`, in
  * ascending order: O(log n) per range plus O(1) per message. */
 static int sel_next(const ms_mailbox *mb, const selection *sel, uint32_t limit,
@@ -85,7 +70,7 @@ static int sel_next(const ms_mailbox *mb, const selection *sel, uint32_t limit,
   while (it->range < sel->n) {
     const mailproto_uid_range *rg = &sel->r[it->range];
     if (it->index < mb->count && mb->msgs[it->index].uid < rg->first)
-      it->index = lower_bound_from(mb, it->index, rg->first);
+      it->index = mailproto_memstore_lower_bound_from(mb, it->index, rg->first);
     if (it->index < mb->count && mb->msgs[it->index].uid <= rg->last &&
         mb->msgs[it->index].uid < limit) {
       *out = it->index++;

@@ -189,7 +189,12 @@ int mailproto_memstore_make_selectable(mailproto_memstore *s, ms_mailbox *mb);
 /* ---- memstore_open.c: messages and handles ---- */
 
 /* Index of the first message with uid >= `uid`. */
-size_t mailproto_memstore_lower_bound(const ms_mailbox *mb, uint32_t uid);
+size_t mailproto_memstore_lower_bound_from(const ms_mailbox *mb, size_t from,
+                                           uint32_t uid);
+static inline size_t mailproto_memstore_lower_bound(const ms_mailbox *mb,
+                                                    uint32_t uid) {
+  return mailproto_memstore_lower_bound_from(mb, 0, uid);
+}
 /* Ensures room for `extra` more change-log entries if handles need them. */
 int mailproto_memstore_log_reserve(mailproto_memstore *s, ms_mailbox *mb,
                                    size_t extra);

@@ -15,8 +15,11 @@
 #include "store/memstore_hooks.h"
 #include "store/memstore_internal.h"
 
-size_t mailproto_memstore_lower_bound(const ms_mailbox *mb, uint32_t uid) {
-  size_t lo = 0, hi = mb->count;
+/* Searching only from `from` on keeps a caller's cursor right while expunge
+ * compacts the array behind it. */
+size_t mailproto_memstore_lower_bound_from(const ms_mailbox *mb, size_t from,
+                                           uint32_t uid) {
+  size_t lo = from, hi = mb->count;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     if (mb->msgs[mid].uid < uid)

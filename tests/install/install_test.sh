@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the build into a temporary prefix, then builds and runs a small
-# consumer program against it: once through find_package (shared and
-# static targets) and once through pkg-config.
+# consumer program against it: through find_package (shared and static
+# targets), through add_subdirectory of the source tree, and through
+# pkg-config.
 #   install_test.sh BUILD_DIR THIS_DIR CC CMAKE
 set -eu
 build=${1:?}; here=${2:?}; cc=${3:?}; cmake=${4:?}
@@ -31,6 +32,15 @@ echo "== find_package"
   { cat "$work/consumer.log"; exit 1; }
 "$work/consumer-build/consumer"
 "$work/consumer-build/consumer_static"
+
+echo "== add_subdirectory"
+"$cmake" -S "$here/consumer" -B "$work/subdir-build" \
+  -DMAILPROTO_SOURCE_DIR="$(cd "$here/../.." && pwd)" -DCMAKE_C_COMPILER="$cc" \
+  >"$work/subdir.log" 2>&1 || { cat "$work/subdir.log"; exit 1; }
+"$cmake" --build "$work/subdir-build" -j2 >>"$work/subdir.log" 2>&1 ||
+  { cat "$work/subdir.log"; exit 1; }
+"$work/subdir-build/consumer"
+"$work/subdir-build/consumer_static"
 
 echo "== pkg-config"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
