@@ -153,6 +153,23 @@ typedef struct mailproto_op mailproto_op;
  */
 MAILPROTO_EXTERN int mailproto_op_complete(mailproto_op *op, int status);
 
+/**
+ * From a policy callback (before it returns, or before it completes a
+ * deferred answer): sets the reply the session sends for this decision
+ * instead of its default. `code` is the protocol's reply code (SMTP: a
+ * three-digit code; 2xx accepts, 4xx and 5xx reject); `enhanced` is an
+ * RFC 3463 enhanced status code such as "5.7.1" (NULL: the session picks
+ * one matching `code`); `text` is one line of human-readable text (NULL:
+ * the default text). Text is copied; CR, LF and other control characters
+ * in it are replaced so no caller data can forge a reply. Returns 0,
+ * MAILPROTO_ERR_INVALID_ARGUMENT (a code the protocol cannot use here or a
+ * malformed enhanced code), MAILPROTO_ERR_STATE (the operation does not
+ * take a reply), or NOMEM.
+ */
+MAILPROTO_EXTERN int mailproto_op_set_reply(mailproto_op *op, int code,
+                                            const char *enhanced,
+                                            const char *text);
+
 /* ------------------------------------------------------------------ */
 /* SASL mechanisms (a bit mask in each protocol's config)              */
 /* ------------------------------------------------------------------ */

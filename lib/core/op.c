@@ -81,3 +81,33 @@ int mailproto_op_add_uid_map(mailproto_op *op, uint32_t source_uid,
     return MAILPROTO_ERR_STATE;
   return op->sink->uid_map ? op->sink->uid_map(op, source_uid, dest_uid) : 0;
 }
+
+/* "c.sss.ddd" with class 2, 4 or 5, subject 0-999 and detail 0-999
+ * (RFC 3463 section 2). */
+static int enhanced_code_ok(const char *e) {
+  if ((e[0] != '2' && e[0] != '4' && e[0] != '5') || e[1] != '.')
+    return 0;
+  e += 2;
+  for (int part = 0; part < 2; part++) {
+    int digits = 0;
+    while (*e >= '0' && *e <= '9' && digits < 4) {
+      e++;
+      digits++;
+    }
+    if (digits == 0 || digits > 3)
+      return 0;
+    if (part == 0 && *e++ != '.')
+      return 0;
+  }
+  return *e == '\0';
+}
+
+int mailproto_op_set_reply(mailproto_op *op, int code, const char *enhanced,
+                           const char *text) {
+  if (!reporting(op) || !op->sink->reply)
+    return MAILPROTO_ERR_STATE;
+  if (code < 200 || code > 599 || (enhanced && !enhanced_code_ok(enhanced)) ||
+      (enhanced && enhanced[0] != (char)('0' + code / 100)))
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  return op->sink->reply(op, code, enhanced, text);
+}

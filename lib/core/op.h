@@ -18,6 +18,10 @@ typedef struct mailproto_op_sink {
   int (*uid_map)(mailproto_op *op, uint32_t source, uint32_t dest);
   /* A deferred op finished; its return is mailproto_op_complete()'s. */
   int (*complete)(mailproto_op *op, int status);
+  /* A policy callback's reply (mailproto_op_set_reply); NULL: the op takes
+   * none. Arguments are already checked for shape. */
+  int (*reply)(mailproto_op *op, int code, const char *enhanced,
+               const char *text);
 } mailproto_op_sink;
 
 enum {

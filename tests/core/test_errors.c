@@ -1,8 +1,97 @@
 /* Error codes, strerror and the version query. */
+#include <stdio.h>
 #include <string.h>
 
+#include "core/op.h"
 #include "mailproto/mailproto.h"
 #include "suites.h"
+
+/* The op handle: completion rules and policy replies. */
+typedef struct reply_seen {
+  int code;
+  char enhanced[16];
+  char text[64];
+  int completed;
+  int status;
+} reply_seen;
+
+static int record_reply(mailproto_op *op, int code, const char *enhanced,
+                        const char *text) {
+  reply_seen *r = op->owner;
+  r->code = code;
+  snprintf(r->enhanced, sizeof r->enhanced, "%s", enhanced ? enhanced : "");
+  snprintf(r->text, sizeof r->text, "%s", text ? text : "");
+  return 0;
+}
+
+static int record_complete(mailproto_op *op, int status) {
+  reply_seen *r = op->owner;
+  r->completed++;
+  r->status = status;
+  return 0;
+}
+
+static const mailproto_op_sink reply_sink = {.complete = record_complete,
+                                             .reply = record_reply};
+
+START_TEST(test_op_complete_only_when_deferred) {
+  reply_seen r = {0};
+  mailproto_op op;
+  mailproto_op_init(&op, &reply_sink, &r);
+  ck_assert_int_eq(mailproto_op_complete(&op, 0), MAILPROTO_ERR_STATE);
+  mailproto_op_begin(&op, 1);
+  /* From inside the hook: refused, the hook must return first. */
+  ck_assert_int_eq(mailproto_op_complete(&op, 0), MAILPROTO_ERR_STATE);
+  ck_assert_int_eq(mailproto_op_end(&op, MAILPROTO_DEFERRED),
+                   MAILPROTO_DEFERRED);
+  ck_assert(mailproto_op_pending(&op));
+  ck_assert_int_eq(mailproto_op_complete(&op, MAILPROTO_ERR_IO), 0);
+  ck_assert_int_eq(r.completed, 1);
+  ck_assert_int_eq(r.status, MAILPROTO_ERR_IO);
+  /* Twice is a caller bug, refused without a second callback. */
+  ck_assert_int_eq(mailproto_op_complete(&op, 0), MAILPROTO_ERR_STATE);
+  ck_assert_int_eq(r.completed, 1);
+  ck_assert_int_eq(mailproto_op_complete(NULL, 0), MAILPROTO_ERR_STATE);
+}
+END_TEST
+
+START_TEST(test_op_set_reply_checks_shape) {
+  reply_seen r = {0};
+  mailproto_op op;
+  mailproto_op_init(&op, &reply_sink, &r);
+  /* Not while idle. */
+  ck_assert_int_eq(mailproto_op_set_reply(&op, 550, "5.7.1", "no"),
+                   MAILPROTO_ERR_STATE);
+  mailproto_op_begin(&op, 1);
+  ck_assert_int_eq(mailproto_op_set_reply(&op, 550, "5.7.1", "go away"), 0);
+  ck_assert_int_eq(r.code, 550);
+  ck_assert_str_eq(r.enhanced, "5.7.1");
+  ck_assert_str_eq(r.text, "go away");
+  ck_assert_int_eq(mailproto_op_set_reply(&op, 451, NULL, NULL), 0);
+  ck_assert_int_eq(mailproto_op_set_reply(&op, 199, NULL, "x"),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(mailproto_op_set_reply(&op, 600, NULL, "x"),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  /* The enhanced code's class must agree with the reply code. */
+  ck_assert_int_eq(mailproto_op_set_reply(&op, 550, "4.7.1", "x"),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  static const char *const bad[] = {"5",     "5.",       "5.7",   "5.7.",
+                                    "3.1.1", "5.1234.1", "5.1.x", "5.1.1 ",
+                                    "",      "5..1",     "x.1.1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ck_assert_int_eq(mailproto_op_set_reply(&op, 550, bad[i], "x"),
+                     MAILPROTO_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(mailproto_op_set_reply(&op, 250, "2.999.999", "ok"), 0);
+  mailproto_op_end(&op, 0);
+  /* An op whose owner takes no reply refuses one. */
+  static const mailproto_op_sink no_reply = {.complete = record_complete};
+  mailproto_op_init(&op, &no_reply, &r);
+  mailproto_op_begin(&op, 1);
+  ck_assert_int_eq(mailproto_op_set_reply(&op, 550, NULL, "x"),
+                   MAILPROTO_ERR_STATE);
+  mailproto_op_end(&op, 0);
+}
+END_TEST
 
 START_TEST(test_strerror_every_code_has_text) {
 #define CHECK_TEXT_(name, value, text)                                         \
@@ -39,6 +128,8 @@ Suite *suite_core_errors(void) {
   tcase_add_test(tc, test_strerror_every_code_has_text);
   tcase_add_test(tc, test_is_fatal_boundary);
   tcase_add_test(tc, test_version_matches_header);
+  tcase_add_test(tc, test_op_complete_only_when_deferred);
+  tcase_add_test(tc, test_op_set_reply_checks_shape);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/op.h"
 #include "mailproto/memstore.h"
 #include "suites.h"
 #include "support/alloc_fail.h"
@@ -1102,6 +1103,55 @@ START_TEST(test_testproto_new_alloc_failures) {
 }
 END_TEST
 
+/* faultstore_defer_nth pauses exactly one operation, the n-th, so the
+ * runner can pause each of a transcript's operations alone in turn. */
+static int nth_completed;
+static int nth_complete(mailproto_op *op, int status) {
+  (void)op;
+  ck_assert_int_eq(status, 0);
+  nth_completed++;
+  return 0;
+}
+
+START_TEST(test_faultstore_defer_nth_pauses_one_call) {
+  static const mailproto_op_sink sink = {.complete = nth_complete};
+  mailproto_memstore *mem;
+  ck_assert_int_eq(mailproto_memstore_new(NULL, &mem), 0);
+  ck_assert_int_eq(mailproto_memstore_add_user(mem, "alice", "secret"), 0);
+  mailproto_store inner, outer;
+  mailproto_memstore_store(mem, &inner);
+  faultstore *f;
+  ck_assert_int_eq(faultstore_new(&inner, NULL, &f), 0);
+  faultstore_store(f, &outer);
+  faultstore_defer_nth(f, 2);
+  mailproto_op op;
+  mailproto_op_init(&op, &sink, NULL);
+  void *account = NULL;
+  nth_completed = 0;
+  for (int call = 1; call <= 3; call++) {
+    mailproto_op_begin(&op, 0);
+    int rc = mailproto_op_end(&op, outer.ops->authenticate(outer.ctx, &op, "",
+                                                           "alice", "secret", 6,
+                                                           &account));
+    if (call == 2) {
+      ck_assert_int_eq(rc, MAILPROTO_DEFERRED);
+      ck_assert_uint_eq(faultstore_pending(f), 1);
+      ck_assert_int_eq(faultstore_run_pending(f), 1);
+      ck_assert_int_eq(nth_completed, 1);
+    } else {
+      ck_assert_int_eq(rc, 0);
+      ck_assert_uint_eq(faultstore_pending(f), 0);
+    }
+    ck_assert_ptr_nonnull(account);
+    outer.ops->release_account(outer.ctx, account);
+    account = NULL;
+  }
+  ck_assert_uint_eq(faultstore_calls(f), 3);
+  faultstore_free(f);
+  mailproto_memstore_free(mem);
+}
+END_TEST
+
 Suite *suite_harness(void) {
   Suite *s = suite_create("harness");
 
@@ -1158,6 +1208,7 @@ Suite *suite_harness(void) {
   tcase_add_loop_test(tc, test_testproto_feed_append_store_failure, 0, 2);
   tcase_add_test(tc, test_testproto_free_during_deferred_write);
   tcase_add_test(tc, test_testproto_new_alloc_failures);
+  tcase_add_test(tc, test_faultstore_defer_nth_pauses_one_call);
   suite_add_tcase(s, tc);
   return s;
 }

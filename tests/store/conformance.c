@@ -120,9 +120,13 @@ static int on_complete(mailproto_op *op, int status) {
   return 0;
 }
 
-static const mailproto_op_sink recorder = {on_mailbox,  on_message,  on_keyword,
-                                           on_expunged, on_modified, on_uid_map,
-                                           on_complete};
+static const mailproto_op_sink recorder = {.mailbox = on_mailbox,
+                                           .message = on_message,
+                                           .keyword = on_keyword,
+                                           .expunged = on_expunged,
+                                           .modified = on_modified,
+                                           .uid_map = on_uid_map,
+                                           .complete = on_complete};
 
 static void forget(cx *c) {
   for (size_t i = 0; i < c->nboxes; i++)

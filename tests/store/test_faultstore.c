@@ -124,7 +124,7 @@ static int on_expunged(mailproto_op *op, uint32_t uid) {
 }
 
 static const mailproto_op_sink sink = {
-    NULL, on_message, NULL, on_expunged, NULL, NULL, on_complete};
+    .message = on_message, .expunged = on_expunged, .complete = on_complete};
 
 static mailproto_op *fresh(call *c) {
   memset(c, 0, sizeof *c);
@@ -311,8 +311,7 @@ static int chain_complete(mailproto_op *op, int status) {
   return 0;
 }
 
-static const mailproto_op_sink chain_sink = {NULL, NULL, NULL,          NULL,
-                                             NULL, NULL, chain_complete};
+static const mailproto_op_sink chain_sink = {.complete = chain_complete};
 
 START_TEST(test_faultstore_ops_started_while_completing_wait) {
   env e;
@@ -340,8 +339,7 @@ static int fatal_complete(mailproto_op *op, int status) {
   return MAILPROTO_ERR_CALLBACK_FAILURE;
 }
 
-static const mailproto_op_sink fatal_sink = {NULL, NULL, NULL,          NULL,
-                                             NULL, NULL, fatal_complete};
+static const mailproto_op_sink fatal_sink = {.complete = fatal_complete};
 
 START_TEST(test_faultstore_run_pending_reports_fatal_owner) {
   env e;

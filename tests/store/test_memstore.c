@@ -89,7 +89,7 @@ static int c_expunged(mailproto_op *op, uint32_t uid) {
 }
 
 static const mailproto_op_sink client_sink = {
-    c_mailbox, c_message, NULL, c_expunged, NULL, NULL, NULL};
+    .mailbox = c_mailbox, .message = c_message, .expunged = c_expunged};
 
 static mailproto_op *cop(client *c) {
   c->messages = c->unseen = c->expunged = c->mailboxes = 0;
@@ -920,8 +920,7 @@ START_TEST(test_store_call_maps_hook_returns) {
   ops.cancel = fake_cancel;
   ops.deliver_commit = fake_deliver_commit;
   mailproto_store st = {&ops, NULL};
-  static const mailproto_op_sink sink = {NULL, NULL, NULL,          NULL,
-                                         NULL, NULL, count_complete};
+  static const mailproto_op_sink sink = {.complete = count_complete};
   mailproto_op op;
   mailproto_op_init(&op, &sink, NULL);
   mailproto_mailbox_status status;

@@ -100,12 +100,14 @@ typedef struct record {
   uint32_t u1, u2, *out_u1, *out_u2;
   int *results, *out_results;
   size_t nresults;
+  int defer; /* answer this call deferred (defer_all or defer_nth) */
 } record;
 
 struct faultstore {
   mailproto_allocator alloc;
   mailproto_store inner;
   int defer_all;
+  unsigned long defer_nth; /* defer only this call (1-based); 0: none */
   unsigned long calls;
   unsigned long fail_nth;
   int fail_nth_error;
@@ -195,15 +197,19 @@ static int on_complete(mailproto_op *op, int status) {
   r->rc = status;
   r->state = REC_READY;
   r->turn = f->turn;
-  if (f->defer_all)
+  if (r->defer)
     return 0; /* the next faultstore_run_pending() passes it on */
   unlink_record(f, r);
   return deliver(r);
 }
 
-static const mailproto_op_sink inner_sink = {
-    on_mailbox,  on_message, on_keyword, on_expunged,
-    on_modified, on_uid_map, on_complete};
+static const mailproto_op_sink inner_sink = {.mailbox = on_mailbox,
+                                             .message = on_message,
+                                             .keyword = on_keyword,
+                                             .expunged = on_expunged,
+                                             .modified = on_modified,
+                                             .uid_map = on_uid_map,
+                                             .complete = on_complete};
 
 static void free_record(record *r) {
   const mailproto_allocator *a = &r->f->alloc;
@@ -388,13 +394,14 @@ static int start(faultstore *f, mailproto_op *op, int hook, record **out) {
   r->f = f;
   r->outer = op;
   r->hook = hook;
+  r->defer = f->defer_all || (f->defer_nth && f->calls == f->defer_nth);
   mailproto_op_init(&r->inner, &inner_sink, r);
   if (fault == 0) {
     *out = r;
     return 0;
   }
   r->rc = fault < 0 ? fault : MAILPROTO_ERR_IO;
-  if (!f->defer_all) {
+  if (!r->defer) {
     free_record(r);
     return fault < 0 ? fault : MAILPROTO_ERR_IO;
   }
@@ -414,7 +421,7 @@ static int finish(faultstore *f, record *r, int rc) {
     return MAILPROTO_DEFERRED;
   }
   r->rc = rc;
-  if (f->defer_all) {
+  if (r->defer) {
     r->state = REC_READY;
     r->deferred = 1;
     r->turn = f->turn;
@@ -861,6 +868,10 @@ void faultstore_free(faultstore *f) {
 void faultstore_store(faultstore *f, mailproto_store *out) {
   out->ops = &faultstore_ops;
   out->ctx = f;
+}
+
+void faultstore_defer_nth(faultstore *f, unsigned long n) {
+  f->defer_nth = n;
 }
 
 void faultstore_defer_all(faultstore *f, int on) {

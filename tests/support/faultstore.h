@@ -54,6 +54,12 @@ void faultstore_store(faultstore *f, mailproto_store *out);
 /* Defers every op (on != 0) or answers at once (0, the default). */
 void faultstore_defer_all(faultstore *f, int on);
 
+/* Defers only the n-th op call counted since faultstore_new() (1-based);
+ * the others answer at once unless defer_all is on. n = 0 turns it off.
+ * Pausing each operation once in turn finds sessions that resume wrongly
+ * from one particular wait. */
+void faultstore_defer_nth(faultstore *f, unsigned long n);
+
 /* Fails the n-th op call counted since faultstore_new() (1-based, as
  * faultstore_calls() counts) with `error`. n = 0 turns it off. */
 void faultstore_fail_nth(faultstore *f, unsigned long n, int error);

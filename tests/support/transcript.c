@@ -594,6 +594,7 @@ static int setup_stores(runner *r, const mailproto_allocator *alloc) {
     return rc;
   faultstore_store(r->fault, &r->outer);
   faultstore_defer_all(r->fault, r->mode->defer_all);
+  faultstore_defer_nth(r->fault, r->mode->defer_nth);
   return 0;
 }
 
@@ -869,9 +870,10 @@ static int judge(const runner *r, char *report, size_t size) {
 
 typedef struct outcome {
   int passed;
-  int fatal;              /* the session's or the setup's negative code */
-  int closed_after_fatal; /* the session wanted to close after it */
-  int setup_failed;       /* no session ran */
+  int fatal;                 /* the session's or the setup's negative code */
+  int closed_after_fatal;    /* the session wanted to close after it */
+  int setup_failed;          /* no session ran */
+  unsigned long store_calls; /* store operations the session started */
 } outcome;
 
 static void run_once(const transcript *t, const transcript_adapter *a,
@@ -920,6 +922,7 @@ static void run_once(const transcript *t, const transcript_adapter *a,
     a->destroy(r->session);
     r->destroying = 0;
   }
+  res->store_calls = r->fault ? faultstore_calls(r->fault) : 0;
   faultstore_free(r->fault);
   mailproto_memstore_free(r->memstore);
   overread_free(&r->guard);
@@ -943,29 +946,42 @@ int transcript_run_mode(const transcript *t, const transcript_adapter *a,
 int transcript_run_all(const transcript *t, const transcript_adapter *a,
                        char *report, size_t report_size) {
   static const transcript_mode fixed[] = {
-      {"whole", 0, 0, 0, 0, 0},
-      {"bytes", 1, 0, 0, 0, 0},
-      {"chunks of 2", 2, 0, 0, 0, 0},
-      {"chunks of 3", 3, 0, 0, 0, 0},
-      {"chunks of 4", 4, 0, 0, 0, 0},
-      {"chunks of 5", 5, 0, 0, 0, 0},
-      {"chunks of 6", 6, 0, 0, 0, 0},
-      {"chunks of 7", 7, 0, 0, 0, 0},
-      {"random chunks, seed 1", 0, 0, 1, 0, 0},
-      {"random chunks, seed 2", 0, 0, 2, 0, 0},
-      {"random chunks, seed 3", 0, 0, 3, 0, 0},
-      {"deferred, whole", 0, 0, 0, 1, 0},
-      {"deferred, bytes", 1, 0, 0, 1, 0},
-      {"send 1 byte per turn", 0, 0, 0, 0, 1},
-      {"send 3 bytes per turn", 0, 0, 0, 0, 3},
+      {.name = "whole"},
+      {.name = "bytes", .chunk = 1},
+      {.name = "chunks of 2", .chunk = 2},
+      {.name = "chunks of 3", .chunk = 3},
+      {.name = "chunks of 4", .chunk = 4},
+      {.name = "chunks of 5", .chunk = 5},
+      {.name = "chunks of 6", .chunk = 6},
+      {.name = "chunks of 7", .chunk = 7},
+      {.name = "random chunks, seed 1", .seed = 1},
+      {.name = "random chunks, seed 2", .seed = 2},
+      {.name = "random chunks, seed 3", .seed = 3},
+      {.name = "deferred, whole", .defer_all = 1},
+      {.name = "deferred, bytes", .chunk = 1, .defer_all = 1},
+      {.name = "send 1 byte per turn", .send_max = 1},
+      {.name = "send 3 bytes per turn", .send_max = 3},
   };
-  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+  /* The plain run also counts the store operations, so each can then be
+   * paused alone. */
+  outcome plain;
+  run_once(t, a, &fixed[0], NULL, &plain, report, report_size);
+  if (!plain.passed)
+    return -1;
+  for (size_t i = 1; i < sizeof fixed / sizeof fixed[0]; i++)
     if (transcript_run_mode(t, a, &fixed[i], NULL, report, report_size) != 0)
       return -1;
+  for (unsigned long k = 1; k <= plain.store_calls; k++) {
+    char name[48];
+    snprintf(name, sizeof name, "store operation %lu deferred", k);
+    transcript_mode one = {.name = name, .defer_nth = k};
+    if (transcript_run_mode(t, a, &one, NULL, report, report_size) != 0)
+      return -1;
+  }
   for (size_t k = 1; k < t->client.len; k++) {
     char name[48];
     snprintf(name, sizeof name, "split at byte %zu", k);
-    transcript_mode split = {name, 0, k, 0, 0, 0};
+    transcript_mode split = {.name = name, .split_at = k};
     if (transcript_run_mode(t, a, &split, NULL, report, report_size) != 0)
       return -1;
   }

@@ -98,6 +98,7 @@ typedef struct transcript_mode {
   uint32_t seed;   /* not 0: 1..16 bytes per turn, drawn from this seed */
   int defer_all;   /* the faultstore defers every store operation */
   size_t send_max; /* bytes the transport takes per turn; 0: unlimited */
+  unsigned long defer_nth; /* not 0: only this store operation deferred */
 } transcript_mode;
 
 /* ---- loading ---- */
@@ -136,8 +137,9 @@ int transcript_run_mode(const transcript *t, const transcript_adapter *a,
 /*
  * Every mode: whole, byte by byte, chunks of 2..7 bytes, random chunks
  * (three fixed seeds), every split point into two feeds, every store
- * operation deferred (whole and byte by byte), and a transport taking at
- * most 1 and 3 bytes per turn. Stops at the first failing mode. Returns 0
+ * operation deferred (whole and byte by byte), each store operation
+ * deferred alone in turn (whole), and a transport taking at most 1 and 3
+ * bytes per turn. Stops at the first failing mode. Returns 0
  * or -1 (report filled).
  */
 int transcript_run_all(const transcript *t, const transcript_adapter *a,
