@@ -21,7 +21,12 @@
  *  - If the caller gives up on a deferred operation (its session is freed),
  *    it calls the `cancel` hook; from then on the backend must not touch
  *    `op` or the out-parameters, and must undo or finish the operation on
- *    its own (a cancelled append is aborted).
+ *    its own (a cancelled append is aborted). A handle the cancelled hook
+ *    was to return (an account, a mailbox, a writer) is the backend's to
+ *    release even if it already wrote it to the out-parameter: the caller
+ *    treats such out-parameters as unset. Handles the caller passed in stay
+ *    the caller's (it still aborts the writer of a cancelled `write`),
+ *    except the writer given to a commit, which is gone whatever happens.
  *  - Hooks run on the caller's thread. The shipped backends are not
  *    thread-safe: use one store object per thread, or lock around it.
  *  - Durability: a mutating hook reports success only when its effect is
@@ -387,11 +392,13 @@ typedef struct mailproto_store {
 
 /* ---- reporting results from inside a hook or before completing ---- */
 
-/** Reports one mailbox (list). Copies it. Returns 0 or NOMEM. */
+/** Reports one mailbox (list). Copies it. Returns 0, NOMEM, or
+ * INVALID_ARGUMENT if mb->struct_size is not set to the struct's size. */
 MAILPROTO_EXTERN int mailproto_op_add_mailbox(mailproto_op *op,
                                               const mailproto_mailbox_info *mb);
 
-/** Reports a message (open, sync). Copies it. Returns 0 or NOMEM. */
+/** Reports a message (open, sync). Copies it. Returns 0, NOMEM, or
+ * INVALID_ARGUMENT if msg->struct_size is not set to the struct's size. */
 MAILPROTO_EXTERN int
 mailproto_op_add_message(mailproto_op *op, const mailproto_message_info *msg);
 

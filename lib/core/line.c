@@ -9,6 +9,8 @@
  */
 #include "core/line.h"
 
+#include "core/alloc.h"
+
 #include <string.h>
 
 /* A reader keeps the buffer of its longest line for reuse; above this size
@@ -25,7 +27,15 @@ void mailproto_line_reader_init(mailproto_line_reader *r,
   r->pending_cr = 0;
 }
 
+/* A partial line may be half of a SASL response or a password: wipe it
+ * rather than leave it in freed or reused memory. */
+static void wipe_partial(mailproto_line_reader *r) {
+  if (r->partial.data)
+    mailproto_secure_zero(r->partial.data, r->partial.cap);
+}
+
 void mailproto_line_reader_free(mailproto_line_reader *r) {
+  wipe_partial(r);
   mailproto_buf_free(&r->partial);
   r->flags = 0;
   r->overflow = 0;
@@ -33,6 +43,7 @@ void mailproto_line_reader_free(mailproto_line_reader *r) {
 }
 
 void mailproto_line_reader_reset(mailproto_line_reader *r) {
+  wipe_partial(r);
   mailproto_buf_clear(&r->partial);
   r->partial.max = r->max;
   r->flags = 0;

@@ -1,5 +1,6 @@
 #include "core/op.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* A backend built against an older header passes a shorter struct: copy
@@ -11,6 +12,16 @@ static void copy_sized(void *dst, size_t dst_size, const void *src,
   memcpy(dst, src, src_size < dst_size ? src_size : dst_size);
   *(size_t *)dst = dst_size;
 }
+
+/* Every version of the header has at least the fields of the first one, so
+ * a shorter struct_size is a backend that forgot to set it: refused, since
+ * its copy would lack the name or UID the backend meant to pass. */
+#define MAILBOX_INFO_MIN                                                       \
+  (offsetof(mailproto_mailbox_info, attributes) +                              \
+   sizeof(((mailproto_mailbox_info *)0)->attributes))
+#define MESSAGE_INFO_MIN                                                       \
+  (offsetof(mailproto_message_info, modseq) +                                  \
+   sizeof(((mailproto_message_info *)0)->modseq))
 
 void mailproto_op_init(mailproto_op *op, const mailproto_op_sink *sink,
                        void *owner) {
@@ -38,7 +49,11 @@ static int reporting(const mailproto_op *op) {
 
 int mailproto_op_add_mailbox(mailproto_op *op,
                              const mailproto_mailbox_info *mb) {
-  if (!reporting(op) || !mb || !mb->name)
+  if (!reporting(op) || !mb)
+    return MAILPROTO_ERR_STATE;
+  if (mb->struct_size < MAILBOX_INFO_MIN)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  if (!mb->name)
     return MAILPROTO_ERR_STATE;
   mailproto_mailbox_info copy;
   copy_sized(&copy, sizeof copy, mb, mb->struct_size);
@@ -49,6 +64,8 @@ int mailproto_op_add_message(mailproto_op *op,
                              const mailproto_message_info *msg) {
   if (!reporting(op) || !msg)
     return MAILPROTO_ERR_STATE;
+  if (msg->struct_size < MESSAGE_INFO_MIN)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
   mailproto_message_info copy;
   copy_sized(&copy, sizeof copy, msg, msg->struct_size);
   return op->sink->message ? op->sink->message(op, &copy) : 0;

@@ -9,7 +9,11 @@
 #include "mailproto/store.h"
 
 typedef struct mailproto_op_sink {
-  /* Each may be NULL (the report is then ignored). Returns 0 or NOMEM. */
+  /* Each may be NULL (the report is then ignored). Returns 0 or NOMEM.
+   * Strings (mailbox and keyword names) still point into the backend's
+   * memory, which store.h lets it reuse as soon as the report returns: a
+   * sink copies whatever it keeps past the call (e.g. until a deferred op
+   * completes). */
   int (*mailbox)(mailproto_op *op, const mailproto_mailbox_info *mb);
   int (*message)(mailproto_op *op, const mailproto_message_info *msg);
   int (*keyword)(mailproto_op *op, unsigned index, const char *name);

@@ -4,6 +4,7 @@
 
 #include "store/memstore_hooks.h"
 #include "store/memstore_internal.h"
+#include "store/store_util.h"
 
 int mailproto_memstore_grow(mailproto_memstore *s, void **array, size_t *cap,
                             size_t need, size_t elem) {
@@ -47,29 +48,11 @@ void mailproto_memstore_body_unref(mailproto_memstore *s, ms_body *b) {
 }
 
 int mailproto_memstore_keyword_valid(const char *kw) {
-  size_t n = 0;
-  /* flag-keyword = atom; ATOM-CHAR is any CHAR but atom-specials
-   * (RFC 3501 9): no "(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]". */
-  for (; kw[n]; n++) {
-    unsigned char c = (unsigned char)kw[n];
-    if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c))
-      return 0;
-    if (n >= MS_KEYWORD_MAX)
-      return 0;
-  }
-  return n > 0;
+  return mailproto_store_keyword_valid(kw);
 }
 
 static int ascii_casecmp(const char *a, const char *b) {
-  for (;; a++, b++) {
-    unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-    if (x >= 'A' && x <= 'Z')
-      x = (unsigned char)(x + 32);
-    if (y >= 'A' && y <= 'Z')
-      y = (unsigned char)(y + 32);
-    if (x != y || x == 0)
-      return x - y;
-  }
+  return mailproto_store_ascii_casecmp(a, b);
 }
 
 int mailproto_memstore_keyword_find(const ms_mailbox *mb, const char *kw) {

@@ -7,56 +7,15 @@
 #include "store/memstore_internal.h"
 
 /* The UID ranges of a call, sorted and disjoint. */
-typedef struct selection {
-  const mailproto_uid_range *r;
-  size_t n;
-  mailproto_uid_range *owned; /* when the caller's ranges needed sorting */
-} selection;
-
-static int cmp_range(const void *a, const void *b) {
-  const mailproto_uid_range *x = a, *y = b;
-  return (x->first > y->first) - (x->first < y->first);
-}
+typedef mailproto_uid_set selection;
 
 static int selection_init(mailproto_memstore *s, selection *sel,
                           const mailproto_uid_range *r, size_t n) {
-  memset(sel, 0, sizeof *sel);
-  if (n && !r)
-    return MAILPROTO_ERR_INVALID_ARGUMENT;
-  int sorted = 1;
-  for (size_t i = 0; i < n; i++) {
-    if (r[i].first > r[i].last)
-      return MAILPROTO_ERR_INVALID_ARGUMENT;
-    if (i > 0 && r[i].first <= r[i - 1].last)
-      sorted = 0;
-  }
-  sel->r = r;
-  sel->n = n;
-  if (sorted)
-    return 0;
-  /* Overlaps would visit a message twice (and copy it twice). */
-  mailproto_uid_range *o = mailproto_mem_calloc(&s->alloc, n, sizeof *o);
-  if (!o)
-    return MAILPROTO_ERR_NOMEM;
-  memcpy(o, r, n * sizeof *o);
-  qsort(o, n, sizeof *o, cmp_range);
-  size_t k = 0;
-  for (size_t i = 1; i < n; i++) {
-    if (o[i].first <= o[k].last ||
-        (o[k].last != UINT32_MAX && o[i].first == o[k].last + 1)) {
-      if (o[i].last > o[k].last)
-        o[k].last = o[i].last;
-    } else {
-      o[++k] = o[i];
-    }
-  }
-  sel->r = sel->owned = o;
-  sel->n = k + 1;
-  return 0;
+  return mailproto_uid_set_init(&s->alloc, sel, r, n);
 }
 
 static void selection_free(mailproto_memstore *s, selection *sel) {
-  mailproto_mem_free(&s->alloc, sel->owned);
+  mailproto_uid_set_free(&s->alloc, sel);
 }
 
 typedef struct sel_iter {

@@ -27,9 +27,10 @@
 
 #include "core/alloc.h"
 #include "mailproto/memstore.h"
+#include "store/store_util.h"
 
 /* Longest keyword name accepted (keywords are IMAP atoms). */
-#define MS_KEYWORD_MAX 128
+#define MS_KEYWORD_MAX MAILPROTO_STORE_KEYWORD_MAX
 /* Highest UID ever assigned; UIDNEXT can then still be represented. */
 #define MS_UID_MAX 0xfffffffeu
 
@@ -86,6 +87,7 @@ typedef struct ms_mailbox {
    * entries [log_start, log_len) of log. Kept only while handles exist. */
   ms_change *log;
   size_t log_start, log_len, log_cap;
+  size_t log_compact_at; /* live entries that trigger a compaction */
 
   ms_handle *handles;
   ms_handle *exclusive;

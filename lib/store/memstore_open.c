@@ -39,10 +39,42 @@ void mailproto_memstore_push(ms_mailbox *mb, const ms_msg *m) {
 
 /* ---- the change log ---- */
 
+/* Live entries below which the log is never compacted. */
+#define LOG_COMPACT_MIN 64u
+
+/*
+ * Drops the flag changes a later entry supersedes: a message changed again
+ * has a newer entry (every change of an existing message is logged), and
+ * one expunged since has its expunge entry. Sync reports a changed message
+ * once, from its current state, so a handle that lags behind loses nothing.
+ * This bounds the log by the messages (plus expunges) rather than by the
+ * changes made while some handle does not sync. Also drops trimmed entries.
+ */
+static void log_compact(ms_mailbox *mb) {
+  size_t w = 0;
+  for (size_t i = mb->log_start; i < mb->log_len; i++) {
+    const ms_change c = mb->log[i];
+    if (!c.expunged) {
+      size_t k = mailproto_memstore_lower_bound(mb, c.uid);
+      if (k >= mb->count || mb->msgs[k].uid != c.uid ||
+          mb->msgs[k].modseq != c.modseq)
+        continue;
+    }
+    mb->log[w++] = c;
+  }
+  mb->log_start = 0;
+  mb->log_len = w;
+  /* Twice what survived: compactions cost O(log n) per logged change. */
+  mb->log_compact_at = 2 * w > LOG_COMPACT_MIN ? 2 * w : LOG_COMPACT_MIN;
+}
+
 int mailproto_memstore_log_reserve(mailproto_memstore *s, ms_mailbox *mb,
                                    size_t extra) {
   if (!mb->handles || extra == 0)
     return 0;
+  size_t live = mb->log_len - mb->log_start;
+  if (live > (mb->log_compact_at ? mb->log_compact_at : LOG_COMPACT_MIN))
+    log_compact(mb);
   /* Reuse the room of trimmed entries before growing. */
   if (mb->log_start > 0 && mb->log_cap - mb->log_len < extra) {
     memmove(mb->log, mb->log + mb->log_start,
@@ -72,7 +104,7 @@ static void log_trim(mailproto_memstore *s, ms_mailbox *mb) {
   if (!mb->handles) {
     mailproto_mem_free(&s->alloc, mb->log);
     mb->log = NULL;
-    mb->log_start = mb->log_len = mb->log_cap = 0;
+    mb->log_start = mb->log_len = mb->log_cap = mb->log_compact_at = 0;
     return;
   }
   uint64_t seen = UINT64_MAX;
@@ -82,7 +114,7 @@ static void log_trim(mailproto_memstore *s, ms_mailbox *mb) {
   while (mb->log_start < mb->log_len && mb->log[mb->log_start].modseq <= seen)
     mb->log_start++;
   if (mb->log_start == mb->log_len)
-    mb->log_start = mb->log_len = 0;
+    mb->log_start = mb->log_len = mb->log_compact_at = 0;
 }
 
 void mailproto_memstore_notify(ms_mailbox *mb, const ms_handle *except) {

@@ -10,19 +10,7 @@
 #define MAX_LEVELS (MAILPROTO_MAILBOX_NAME_MAX / 2 + 1)
 
 int mailproto_memstore_canon(const char *name, char *out) {
-  if (mailproto_mailbox_name_check(name) != 0)
-    return MAILPROTO_ERR_BAD_NAME;
-  strcpy(out, name);
-  /* RFC 3501 5.1: INBOX in any case is the inbox; its children's names
-   * get the same spelling of it. */
-  char first[6];
-  if (strcspn(out, "/") == 5) {
-    memcpy(first, out, 5);
-    first[5] = '\0';
-    if (mailproto_mailbox_is_inbox(first))
-      memcpy(out, "INBOX", 5);
-  }
-  return 0;
+  return mailproto_store_canon_name(name, out);
 }
 
 /* Index of the first mailbox whose name is >= key. */

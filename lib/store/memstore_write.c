@@ -202,13 +202,8 @@ int mailproto_memstore_hook_write(void *ctx, mailproto_op *op, void *writer,
   /* RFC822.SIZE counts lines ending in CRLF: a bare LF will be sent as
    * CRLF, so it counts two. A CR at the end of the previous chunk pairs
    * with an LF at the start of this one. */
-  uint64_t bare = 0;
-  const uint8_t *p = b->data + old, *end = b->data + need;
-  while ((p = memchr(p, '\n', (size_t)(end - p)))) {
-    if (p == b->data || p[-1] != '\r')
-      bare++;
-    p++;
-  }
+  uint64_t bare = mailproto_store_bare_lf(b->data + old, len,
+                                          old > 0 && b->data[old - 1] == '\r');
   b->len = need;
   b->size += len + bare;
   return 0;

@@ -5,4 +5,5 @@ set(MAILPROTO_STORE_SOURCES
   store/memstore_open.c
   store/memstore_tree.c
   store/memstore_write.c
-  store/store_call.c)
+  store/store_call.c
+  store/store_util.c)

@@ -1,4 +1,5 @@
 /* Error codes, strerror and the version query. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +94,60 @@ START_TEST(test_op_set_reply_checks_shape) {
 }
 END_TEST
 
+/* Reports from a backend: what the owner's sink receives is always a whole
+ * struct with the fields every version of the header has. */
+static int reports_seen;
+
+static int count_mailbox(mailproto_op *op, const mailproto_mailbox_info *mb) {
+  (void)op;
+  ck_assert_ptr_nonnull(mb->name);
+  reports_seen++;
+  return 0;
+}
+
+static int count_message(mailproto_op *op, const mailproto_message_info *m) {
+  (void)op;
+  ck_assert_uint_ne(m->uid, 0);
+  reports_seen++;
+  return 0;
+}
+
+static const mailproto_op_sink report_sink = {.mailbox = count_mailbox,
+                                              .message = count_message};
+
+START_TEST(test_op_add_refuses_undersized_structs) {
+  mailproto_op op;
+  mailproto_op_init(&op, &report_sink, NULL);
+  mailproto_op_begin(&op, 1);
+  reports_seen = 0;
+  /* A backend that forgot struct_size (or set it too small) would hand
+   * the owner a copy without the name or UID it did pass. */
+  mailproto_mailbox_info mb = {0, "INBOX", 0};
+  ck_assert_int_eq(mailproto_op_add_mailbox(&op, &mb),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  mb.struct_size = sizeof(size_t);
+  ck_assert_int_eq(mailproto_op_add_mailbox(&op, &mb),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  mailproto_message_info msg;
+  memset(&msg, 0, sizeof msg);
+  msg.uid = 7;
+  msg.modseq = 1;
+  ck_assert_int_eq(mailproto_op_add_message(&op, &msg),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  msg.struct_size = offsetof(mailproto_message_info, flags);
+  ck_assert_int_eq(mailproto_op_add_message(&op, &msg),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(reports_seen, 0);
+  /* Whole structs pass. */
+  mb.struct_size = sizeof mb;
+  msg.struct_size = sizeof msg;
+  ck_assert_int_eq(mailproto_op_add_mailbox(&op, &mb), 0);
+  ck_assert_int_eq(mailproto_op_add_message(&op, &msg), 0);
+  ck_assert_int_eq(reports_seen, 2);
+  mailproto_op_end(&op, 0);
+}
+END_TEST
+
 START_TEST(test_strerror_every_code_has_text) {
 #define CHECK_TEXT_(name, value, text)                                         \
   ck_assert_str_eq(mailproto_strerror(MAILPROTO_ERR_##name), text);
@@ -130,6 +185,7 @@ Suite *suite_core_errors(void) {
   tcase_add_test(tc, test_version_matches_header);
   tcase_add_test(tc, test_op_complete_only_when_deferred);
   tcase_add_test(tc, test_op_set_reply_checks_shape);
+  tcase_add_test(tc, test_op_add_refuses_undersized_structs);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -562,6 +562,47 @@ START_TEST(test_memstore_change_log_stays_bounded) {
 }
 END_TEST
 
+/* A handle that never syncs (a POP3 session holding the maildrop, an IMAP
+ * session whose client stopped reading) must not let another session
+ * grow the log without bound by re-flagging the same messages: the lagging
+ * handle only needs each message's latest change. */
+START_TEST(test_memstore_change_log_bounded_with_lagging_handle) {
+  alloc_fail af;
+  alloc_fail_init(&af, 0);
+  mailproto_memstore *m = new_store(&af.allocator);
+  client c;
+  c_init(&c, m);
+  void *a = NULL, *h1 = NULL, *h2 = NULL;
+  ck_assert_int_eq(c_auth(&c, "alice", "secret", &a), 0);
+  for (int i = 0; i < 20; i++)
+    ck_assert_int_eq(c_append(&c, a, "INBOX", "m\r\n", 0, NULL, NULL), 0);
+  ck_assert_int_eq(c_open(&c, a, "INBOX", &h1), 0);
+  ck_assert_int_eq(c_open(&c, a, "INBOX", &h2), 0);
+  /* One message goes, so the log also holds an expunge to keep. */
+  ck_assert_int_eq(c_expunge(&c, h1, 20, 20), 0);
+  size_t early = 0;
+  for (int round = 0; round < 500; round++) {
+    mailproto_flag_mode mode =
+        round % 2 ? MAILPROTO_FLAGS_REMOVE : MAILPROTO_FLAGS_ADD;
+    ck_assert_int_eq(
+        c_flags(&c, h1, 1, UINT32_MAX, mode, MAILPROTO_FLAG_SEEN, NULL), 0);
+    ck_assert_int_eq(c_sync(&c, h1), 0);
+    if (round == 10)
+      early = af.live_bytes;
+  }
+  ck_assert_uint_eq(af.live_bytes, early);
+  /* The lagging handle still learns everything, each message once. */
+  ck_assert_int_eq(c_sync(&c, h2), 0);
+  ck_assert_uint_eq(c.expunged, 1);
+  ck_assert_uint_eq(c.messages, 19);
+  ck_assert_uint_eq(c.unseen, 19);
+  mailproto_store_call_close(&c.st, h1);
+  mailproto_store_call_close(&c.st, h2);
+  mailproto_memstore_free(m);
+  ck_assert_int_eq(af.live, 0);
+}
+END_TEST
+
 START_TEST(test_memstore_large_mailbox) {
   enum { N = 100000 };
   mailproto_memstore *m = new_store(NULL);
@@ -1070,6 +1111,7 @@ Suite *suite_store_memstore(void) {
   tcase_add_test(tc, test_memstore_open_mailbox_deleted_or_renamed);
   tcase_add_test(tc, test_memstore_read_survives_expunge);
   tcase_add_test(tc, test_memstore_change_log_stays_bounded);
+  tcase_add_test(tc, test_memstore_change_log_bounded_with_lagging_handle);
   tcase_add_test(tc, test_memstore_large_mailbox);
   tcase_add_test(tc, test_memstore_alloc_failures_leave_store_consistent);
   tcase_add_test(tc, test_memstore_alloc_failures_in_lmtp_delivery);
