@@ -24,6 +24,12 @@ static const struct {
     {"store_memstore", suite_store_memstore},
     {"store_fault", suite_store_fault},
     {"harness", suite_harness},
+    {"smtp_parse", suite_smtp_parse},
+    {"smtp_session", suite_smtp_session},
+    {"smtp_transcripts", suite_smtp_transcripts},
+    {"pop3_session", suite_pop3_session},
+    {"pop3_transcripts", suite_pop3_transcripts},
+    {"store_maildir", suite_store_maildir},
 };
 
 enum { SUITE_COUNT = sizeof suites / sizeof suites[0] };

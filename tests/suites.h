@@ -17,6 +17,12 @@ Suite *suite_store_names(void);
 Suite *suite_store_memstore(void);
 Suite *suite_store_fault(void);
 Suite *suite_harness(void);
+Suite *suite_smtp_parse(void);
+Suite *suite_smtp_session(void);
+Suite *suite_smtp_transcripts(void);
+Suite *suite_pop3_session(void);
+Suite *suite_pop3_transcripts(void);
+Suite *suite_store_maildir(void);
 
 /* Directory of tests/ in the source tree (transcripts, corpora). */
 #ifndef MAILPROTO_TEST_DATA_DIR

@@ -1,0 +1,101 @@
+/* The Maildir store's implementations of the store.h hooks (see store.h for
+ * their contracts); maildir.c puts them in the ops table. */
+#ifndef MAILPROTO_MAILDIR_MAILDIR_HOOKS_H
+#define MAILPROTO_MAILDIR_MAILDIR_HOOKS_H
+
+#include "maildir/maildir_internal.h"
+#include "mailproto/store.h"
+
+/* maildir.c */
+int mailproto_maildir_hook_authenticate(void *ctx, mailproto_op *op,
+                                        const char *authzid,
+                                        const char *authcid,
+                                        const char *password,
+                                        size_t password_len, void **account);
+int mailproto_maildir_hook_lookup_secret(void *ctx, mailproto_op *op,
+                                         const char *user, char *secret,
+                                         size_t secret_size, size_t *secret_len,
+                                         void **account);
+int mailproto_maildir_hook_lookup_recipient(void *ctx, mailproto_op *op,
+                                            const char *address,
+                                            void **account);
+void mailproto_maildir_hook_release_account(void *ctx, void *account);
+void mailproto_maildir_hook_cancel(void *ctx, mailproto_op *op);
+
+/* maildir_tree.c */
+int mailproto_maildir_hook_list(void *ctx, mailproto_op *op, void *account,
+                                const char *pattern, unsigned flags);
+int mailproto_maildir_hook_create(void *ctx, mailproto_op *op, void *account,
+                                  const char *name, unsigned special_use);
+int mailproto_maildir_hook_delete(void *ctx, mailproto_op *op, void *account,
+                                  const char *name);
+int mailproto_maildir_hook_rename(void *ctx, mailproto_op *op, void *account,
+                                  const char *from, const char *to);
+int mailproto_maildir_hook_status(void *ctx, mailproto_op *op, void *account,
+                                  const char *name,
+                                  mailproto_mailbox_status *status);
+
+/* maildir_subs.c */
+int mailproto_maildir_hook_subscribe(void *ctx, mailproto_op *op, void *account,
+                                     const char *name, int subscribed);
+/* The user's subscriptions, canonical names sorted by strcmp; free with
+ * mailproto_maildir_subs_free. */
+typedef struct md_subs {
+  char **names;
+  size_t count;
+} md_subs;
+int mailproto_maildir_subs_read(mailproto_maildir *s, const md_user *u,
+                                md_subs *out);
+void mailproto_maildir_subs_free(mailproto_maildir *s, md_subs *subs);
+int mailproto_maildir_subs_has(const md_subs *subs, const char *name);
+
+/* maildir_open.c */
+int mailproto_maildir_hook_open(void *ctx, mailproto_op *op, void *account,
+                                const char *name, unsigned flags,
+                                mailproto_store_notify_fn notify,
+                                void *notify_arg, void **mailbox,
+                                mailproto_mailbox_status *status);
+void mailproto_maildir_hook_close(void *ctx, void *mailbox);
+int mailproto_maildir_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
+                                mailproto_mailbox_status *status);
+int mailproto_maildir_hook_read(void *ctx, mailproto_op *op, void *mailbox,
+                                uint32_t uid, uint64_t offset, size_t max,
+                                const uint8_t **data, size_t *len);
+
+/* maildir_change.c */
+int mailproto_maildir_hook_set_flags(void *ctx, mailproto_op *op, void *mailbox,
+                                     const mailproto_uid_range *ranges,
+                                     size_t range_count,
+                                     mailproto_flag_mode mode, uint32_t flags,
+                                     const char *const *keywords,
+                                     size_t keyword_count,
+                                     uint64_t unchanged_since);
+int mailproto_maildir_hook_expunge(void *ctx, mailproto_op *op, void *mailbox,
+                                   const mailproto_uid_range *ranges,
+                                   size_t range_count, unsigned flags);
+int mailproto_maildir_hook_copy(void *ctx, mailproto_op *op, void *mailbox,
+                                const mailproto_uid_range *ranges,
+                                size_t range_count, const char *dest, int move,
+                                uint32_t *dest_uidvalidity);
+
+/* maildir_write.c */
+int mailproto_maildir_hook_append_begin(void *ctx, mailproto_op *op,
+                                        void *account, const char *name,
+                                        const mailproto_append_info *info,
+                                        void **writer);
+int mailproto_maildir_hook_deliver_begin(void *ctx, mailproto_op *op,
+                                         void *const *accounts,
+                                         size_t account_count,
+                                         const mailproto_delivery_info *info,
+                                         void **writer);
+int mailproto_maildir_hook_write(void *ctx, mailproto_op *op, void *writer,
+                                 const uint8_t *data, size_t len);
+int mailproto_maildir_hook_append_commit(void *ctx, mailproto_op *op,
+                                         void *writer, uint32_t *uidvalidity,
+                                         uint32_t *uid);
+int mailproto_maildir_hook_deliver_commit(void *ctx, mailproto_op *op,
+                                          void *writer, int all_or_nothing,
+                                          int *results);
+void mailproto_maildir_hook_abort(void *ctx, void *writer);
+
+#endif

@@ -1,0 +1,14 @@
+set(MAILPROTO_MAILDIR_SOURCES
+  maildir/maildir.c
+  maildir/maildir_change.c
+  maildir/maildir_flags.c
+  maildir/maildir_folder.c
+  maildir/maildir_index.c
+  maildir/maildir_io.c
+  maildir/maildir_lock.c
+  maildir/maildir_open.c
+  maildir/maildir_path.c
+  maildir/maildir_subs.c
+  maildir/maildir_sync.c
+  maildir/maildir_tree.c
+  maildir/maildir_write.c)

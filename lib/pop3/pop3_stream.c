@@ -1,0 +1,206 @@
+/*
+ * Multi-line responses made as the transport drains (RFC 1939 3): RETR
+ * and TOP read the message from the store a chunk at a time and never
+ * hold more of it than the output queue takes; LIST and UIDL write one
+ * scan line at a time.
+ *
+ * Message bytes go out with CRLF line ends whatever the store holds: a
+ * bare LF or a bare CR each end a line and are sent as CRLF, so a message
+ * stored with Unix line ends is sent as RFC 5322 wants it and its size
+ * matches the CRLF size LIST reports. Lines starting with "." are
+ * byte-stuffed, and the response always ends with CRLF "." CRLF, also
+ * when the message lacks a final line end.
+ *
+ * The first read happens before the +OK: a message that cannot be read
+ * gets -ERR, not a +OK and an empty body. A read that fails later cannot
+ * be reported in-band, so the session ends without the final "." and the
+ * client sees a cut response, never a wrong one that looks complete.
+ */
+#include <string.h>
+
+#include "pop3/pop3_internal.h"
+#include "store/store_call.h"
+
+static int read_more(mailproto_pop3 *s) {
+  pop3_stream *st = &s->stream;
+  st->data = NULL;
+  st->len = 0;
+  return mailproto_pop3_after_op(
+      s, POP3_OP_READ,
+      mailproto_store_call_read(&s->store, &s->op, POP3_OP_READ, s->drop.handle,
+                                st->uid, st->offset, s->config.output_watermark,
+                                &st->data, &st->len));
+}
+
+int mailproto_pop3_stream_message(mailproto_pop3 *s, size_t index, int top,
+                                  uint64_t lines) {
+  pop3_stream *st = &s->stream;
+  memset(st, 0, sizeof *st);
+  st->kind = POP3_STREAM_MESSAGE;
+  st->uid = s->drop.msgs[index].uid;
+  st->number = (uint32_t)(index + 1);
+  st->top = top != 0;
+  st->lines_left = lines;
+  st->line_start = 1;
+  return read_more(s);
+}
+
+int mailproto_pop3_stream_listing(mailproto_pop3 *s,
+                                  enum pop3_stream_kind kind) {
+  pop3_stream *st = &s->stream;
+  memset(st, 0, sizeof *st);
+  st->kind = kind;
+  return 0;
+}
+
+int mailproto_pop3_stream_read_done(mailproto_pop3 *s, int rc) {
+  pop3_stream *st = &s->stream;
+  if (mailproto_is_fatal(rc))
+    return rc;
+  if (rc != 0) {
+    int announced = st->announced;
+    st->kind = POP3_STREAM_NONE;
+    st->data = NULL;
+    st->len = 0;
+    if (announced) {
+      mailproto_pop3_close(s);
+      return 0;
+    }
+    if (rc == MAILPROTO_ERR_EXPUNGED || rc == MAILPROTO_ERR_NOT_FOUND)
+      return mailproto_pop3_err(s, "[SYS/PERM] Message no longer available");
+    if (rc == MAILPROTO_ERR_TEMPORARY || rc == MAILPROTO_ERR_IO)
+      return mailproto_pop3_err(s, "[SYS/TEMP] Cannot read message");
+    return mailproto_pop3_err(s, "[SYS/PERM] Cannot read message");
+  }
+  /* A backend returning more than asked for is trusted no further. */
+  if (st->len > s->config.output_watermark)
+    st->len = s->config.output_watermark;
+  if (!st->data)
+    st->len = 0;
+  st->offset += st->len;
+  int out = 0;
+  if (!st->announced) {
+    st->announced = 1;
+    uint64_t size = s->drop.msgs[st->number - 1].size;
+    out = st->top ? mailproto_pop3_ok(s, "Top of message follows")
+                  : mailproto_pop3_printf(s, "+OK %llu octet%s\r\n",
+                                          (unsigned long long)size,
+                                          size == 1 ? "" : "s");
+  }
+  st->eof = st->len == 0;
+  return out;
+}
+
+/* The terminating line; a last line without a line end gets one. */
+static int finish(mailproto_pop3 *s) {
+  pop3_stream *st = &s->stream;
+  int rc = st->line_start ? 0 : mailproto_outq_write(&s->out, "\r\n", 2);
+  st->kind = POP3_STREAM_NONE;
+  st->data = NULL;
+  st->len = 0;
+  return rc == 0 ? mailproto_outq_write(&s->out, ".\r\n", 3) : rc;
+}
+
+/* Offset of the first CR or LF in p[0..n), or n. */
+static size_t line_end_at(const uint8_t *p, size_t n) {
+  const uint8_t *lf = memchr(p, '\n', n);
+  size_t limit = lf ? (size_t)(lf - p) : n;
+  const uint8_t *cr = memchr(p, '\r', limit);
+  return cr ? (size_t)(cr - p) : limit;
+}
+
+static void advance(pop3_stream *st, size_t n) {
+  st->data += n;
+  st->len -= n;
+}
+
+/* A line ended. TOP counts it: the header ends at the first empty line
+ * (RFC 1939 7: "the headers of the message, the blank line separating the
+ * headers from the body"), then body lines count down. Returns 1 when TOP
+ * has sent all it should. */
+static int line_ended(pop3_stream *st) {
+  unsigned char empty = st->line_start;
+  st->line_start = 1;
+  if (!st->top)
+    return 0;
+  if (!st->in_body)
+    st->in_body = empty;
+  else if (st->lines_left > 0)
+    st->lines_left--;
+  return st->in_body && st->lines_left == 0;
+}
+
+/* Sends the bytes of the last read while the queue is below its
+ * watermark; each step writes at most the room left plus 2 bytes. */
+static int emit(mailproto_pop3 *s) {
+  pop3_stream *st = &s->stream;
+  mailproto_outq *q = &s->out;
+  int rc = 0;
+  while (rc == 0 && st->len > 0 && !mailproto_outq_congested(q)) {
+    const uint8_t *p = st->data;
+    if (st->skip_lf) {
+      st->skip_lf = 0;
+      if (*p == '\n') {
+        advance(st, 1);
+        continue;
+      }
+    }
+    if (st->line_start && *p == '.') {
+      /* RFC 1939 3: byte-stuff the termination octet. */
+      st->line_start = 0;
+      rc = mailproto_outq_write(q, ".", 1);
+      continue;
+    }
+    size_t room = q->watermark - mailproto_outq_pending(q);
+    size_t run = line_end_at(p, st->len < room ? st->len : room);
+    if (run > 0) {
+      st->line_start = 0;
+      rc = mailproto_outq_write(q, p, run);
+      advance(st, run);
+      continue;
+    }
+    /* A CR or LF here ends the line, sent as CRLF; the LF of a CRLF pair
+     * is dropped when it comes (maybe in the next chunk). */
+    st->skip_lf = *p == '\r' ? 1 : 0;
+    advance(st, 1);
+    rc = mailproto_outq_write(q, "\r\n", 2);
+    if (rc == 0 && line_ended(st))
+      return finish(s);
+  }
+  return rc;
+}
+
+static int listing_line(mailproto_pop3 *s) {
+  pop3_stream *st = &s->stream;
+  const pop3_maildrop *d = &s->drop;
+  while (st->next < d->count && d->msgs[st->next].deleted)
+    st->next++;
+  if (st->next >= d->count) {
+    st->kind = POP3_STREAM_NONE;
+    return mailproto_outq_write(&s->out, ".\r\n", 3);
+  }
+  size_t i = st->next++;
+  if (st->kind == POP3_STREAM_LIST)
+    return mailproto_pop3_printf(s, "%zu %llu\r\n", i + 1,
+                                 (unsigned long long)d->msgs[i].size);
+  char uid[17];
+  mailproto_pop3_drop_uid(s, i, uid);
+  return mailproto_pop3_printf(s, "%zu %s\r\n", i + 1, uid);
+}
+
+int mailproto_pop3_produce(mailproto_pop3 *s) {
+  pop3_stream *st = &s->stream;
+  int rc = 0;
+  while (rc == 0 && mailproto_pop3_streaming(s) &&
+         !mailproto_op_pending(&s->op) && !mailproto_outq_congested(&s->out)) {
+    if (st->kind != POP3_STREAM_MESSAGE)
+      rc = listing_line(s);
+    else if (st->len > 0)
+      rc = emit(s);
+    else if (st->eof)
+      rc = finish(s);
+    else
+      rc = read_more(s);
+  }
+  return rc;
+}

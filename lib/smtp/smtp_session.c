@@ -1,0 +1,541 @@
+/*
+ * The SMTP/LMTP session: its lifecycle, the feed loop, the contract's
+ * queries, the op sink that resumes deferred steps, and STARTTLS
+ * (RFC 3207). The shape follows the session contract of DESIGN.md: every
+ * entry point corks the output, does its work and ends in end_batch(),
+ * which sends what was queued and makes failures sticky.
+ */
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "smtp/smtp_internal.h"
+#include "store/store_call.h"
+
+#define SMTP_LINE_MIN 64u
+#define SMTP_LINE_MAX ((size_t)1 << 20)
+#define SMTP_WATERMARK_MIN 256u
+#define SMTP_WATERMARK_MAX ((size_t)1 << 30)
+#define SMTP_RECIPIENTS_MAX 100000u
+#define SMTP_GREETING_MAX 200u
+#define SMTP_CLIENT_MAX 255u
+
+void mailproto_smtp_config_init(mailproto_smtp_config *config,
+                                size_t struct_size) {
+  if (!config || struct_size < sizeof(size_t))
+    return;
+  mailproto_smtp_config d;
+  memset(&d, 0, sizeof d);
+  d.hostname = "localhost";
+  d.extensions = MAILPROTO_SMTP_EXT_ALL;
+  d.max_line = 512;
+  d.max_message_size = 32u * 1024 * 1024;
+  d.max_recipients = 100;
+  d.max_errors = 10;
+  d.max_auth_failures = 3;
+  d.output_watermark = 16 * 1024;
+  d.sasl_mechanisms = MAILPROTO_SASL_ALL;
+  d.bare_eol = MAILPROTO_SMTP_BARE_EOL_REJECT;
+  d.add_received = 1;
+  /* A caller built against an older header has a shorter struct. */
+  memcpy(config, &d, struct_size < sizeof d ? struct_size : sizeof d);
+  config->struct_size = struct_size;
+}
+
+void mailproto_smtp_callbacks_init(mailproto_smtp_callbacks *callbacks,
+                                   size_t struct_size) {
+  if (!callbacks || struct_size < sizeof(size_t))
+    return;
+  memset(callbacks, 0,
+         struct_size < sizeof *callbacks ? struct_size : sizeof *callbacks);
+  callbacks->struct_size = struct_size;
+}
+
+/* ------------------------------------------------------------------ */
+/* Output and failure                                                  */
+/* ------------------------------------------------------------------ */
+
+static int send_to_transport(void *owner, const uint8_t *data, size_t len,
+                             size_t *sent) {
+  mailproto_smtp *s = owner;
+  ptrdiff_t n = s->cb.send(s, data, len, s->user_data);
+  /* A fatal code of ours is passed on; anything else negative, or a claim
+   * to have taken more than offered, is the callback failing. */
+  if (n < 0 || (size_t)n > len)
+    return n < 0 && n >= MAILPROTO_ERR_CLOSED && mailproto_is_fatal((int)n)
+               ? (int)n
+               : MAILPROTO_ERR_CALLBACK_FAILURE;
+  *sent = (size_t)n;
+  return 0;
+}
+
+/* The session can no longer be used: nothing more is sent. */
+static int fail(mailproto_smtp *s, int code) {
+  if (!mailproto_is_fatal(code))
+    code = MAILPROTO_ERR_INTERNAL;
+  if (!s->fatal)
+    s->fatal = code;
+  mailproto_outq_discard(&s->out);
+  return s->fatal;
+}
+
+/* RFC 3207 4: the TLS negotiation starts once the 220 reply is out. */
+static int maybe_start_tls(mailproto_smtp *s) {
+  if (s->state != SMTP_ST_TLS || s->tls_asked ||
+      mailproto_outq_pending(&s->out) > 0)
+    return 0;
+  s->tls_asked = 1;
+  int rc = s->cb.start_tls(s, s->user_data);
+  return rc < 0 ? (mailproto_is_fatal(rc) ? rc : MAILPROTO_ERR_CALLBACK_FAILURE)
+                : 0;
+}
+
+/* Every entry point ends here: send what the batch queued, and make any
+ * failure sticky. */
+static int end_batch(mailproto_smtp *s, int rc) {
+  int sent = mailproto_outq_uncork(&s->out);
+  if (rc >= 0 && sent < 0)
+    rc = sent;
+  if (rc >= 0 && !s->fatal)
+    rc = maybe_start_tls(s);
+  return rc < 0 ? fail(s, rc) : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Deferred steps                                                      */
+/* ------------------------------------------------------------------ */
+
+/* The continuation of a step of `kind` that finished with `rc`, at once or
+ * after it was deferred. Returns 0 or a fatal code. */
+static int resume(mailproto_smtp *s, int kind, int rc) {
+  int out;
+  switch (kind) {
+  case SMTP_OP_CONNECT:
+    out = mailproto_smtp_connect_done(s, rc);
+    break;
+  case SMTP_OP_HELO:
+    out = mailproto_smtp_helo_done(s, rc);
+    break;
+  case SMTP_OP_MAIL:
+    out = mailproto_smtp_mail_done(s, rc);
+    break;
+  case SMTP_OP_RCPT:
+    out = mailproto_smtp_rcpt_done(s, rc);
+    break;
+  case SMTP_OP_VRFY:
+    out = mailproto_smtp_vrfy_done(s, rc);
+    break;
+  case SMTP_OP_AUTH_POLICY:
+    out = mailproto_smtp_auth_policy_done(s, rc);
+    break;
+  case SMTP_OP_DATA_START:
+    out = mailproto_smtp_data_start_done(s, rc);
+    break;
+  case SMTP_OP_MESSAGE:
+    out = mailproto_smtp_message_done(s, rc);
+    break;
+  case SMTP_OP_LOOKUP:
+    out = mailproto_smtp_lookup_done(s, rc);
+    break;
+  case SMTP_OP_AUTHENTICATE:
+  case SMTP_OP_SECRET:
+    out = mailproto_smtp_auth_store_done(s, kind, rc);
+    break;
+  case SMTP_OP_BEGIN:
+    out = mailproto_smtp_begin_done(s, rc);
+    break;
+  case SMTP_OP_HEADER:
+    out = mailproto_smtp_header_done(s, rc);
+    break;
+  case SMTP_OP_WRITE:
+    out = mailproto_smtp_write_done(s, rc);
+    break;
+  case SMTP_OP_COMMIT:
+    out = mailproto_smtp_commit_done(s, rc);
+    break;
+  default:
+    return MAILPROTO_ERR_INTERNAL;
+  }
+  /* A policy's reply text is not needed once its step is over. */
+  if (smtp_op_is_policy(kind) && !mailproto_op_pending(&s->op))
+    mailproto_smtp_policy_clear(s);
+  return out;
+}
+
+void mailproto_smtp_policy_begin(mailproto_smtp *s, int kind) {
+  mailproto_smtp_policy_clear(s);
+  mailproto_op_begin(&s->op, kind);
+}
+
+int mailproto_smtp_policy_end(mailproto_smtp *s, int kind, int rc) {
+  rc = mailproto_op_end(&s->op, rc);
+  if (rc == MAILPROTO_DEFERRED)
+    return 0;
+  /* Any other positive value is a callback bug: a temporary failure. */
+  if (rc > 0)
+    rc = MAILPROTO_ERR_INVALID_ARGUMENT;
+  return resume(s, kind, rc);
+}
+
+int mailproto_smtp_after_store(mailproto_smtp *s, int kind, int rc) {
+  return rc == MAILPROTO_DEFERRED ? 0 : resume(s, kind, rc);
+}
+
+static int sink_complete(mailproto_op *op, int status) {
+  mailproto_smtp *s = op->owner;
+  if (s->fatal)
+    return s->fatal;
+  mailproto_outq_cork(&s->out);
+  return end_batch(s, resume(s, op->kind, status));
+}
+
+static const mailproto_op_sink smtp_sink = {
+    .complete = sink_complete, .reply = mailproto_smtp_set_policy_reply};
+
+mailproto_datetime mailproto_smtp_clock(mailproto_smtp *s) {
+  if (s->cb.now)
+    return s->cb.now(s, s->user_data);
+  mailproto_datetime dt = {(int64_t)time(NULL), 0};
+  return dt;
+}
+
+/* ------------------------------------------------------------------ */
+/* Creation                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Copies a caller's struct that may come from an older header (a smaller
+ * struct_size) over the defaults in `dst`. */
+static int copy_sized(void *dst, size_t dst_size, const void *src,
+                      size_t min_size) {
+  size_t n = *(const size_t *)src;
+  if (n < min_size)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  memcpy(dst, src, n < dst_size ? n : dst_size);
+  *(size_t *)dst = dst_size;
+  return 0;
+}
+
+static int text_ok(const char *t, size_t max) {
+  size_t len = strlen(t);
+  if (len == 0 || len > max)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
+      return 0;
+  return 1;
+}
+
+static int config_ok(const mailproto_smtp_config *c) {
+  size_t host_len = c->hostname ? strlen(c->hostname) : 0;
+  return host_len > 0 && host_len <= MAILPROTO_SMTP_DOMAIN_MAX &&
+         mailproto_smtp_check_domain(c->hostname, host_len, 0) == 0 &&
+         (!c->greeting || text_ok(c->greeting, SMTP_GREETING_MAX)) &&
+         c->max_line >= SMTP_LINE_MIN && c->max_line <= SMTP_LINE_MAX &&
+         c->max_recipients >= 1 && c->max_recipients <= SMTP_RECIPIENTS_MAX &&
+         c->output_watermark >= SMTP_WATERMARK_MIN &&
+         c->output_watermark <= SMTP_WATERMARK_MAX &&
+         (c->extensions & ~MAILPROTO_SMTP_EXT_ALL) == 0 &&
+         (c->sasl_mechanisms & ~MAILPROTO_SASL_ALL) == 0 &&
+         (c->bare_eol == MAILPROTO_SMTP_BARE_EOL_REJECT ||
+          c->bare_eol == MAILPROTO_SMTP_BARE_EOL_NORMALIZE);
+}
+
+int mailproto_smtp_new(const mailproto_smtp_config *config,
+                       const mailproto_smtp_callbacks *callbacks,
+                       const mailproto_store *store, void *user_data,
+                       mailproto_smtp **out) {
+  mailproto_smtp_config cfg;
+  mailproto_smtp_callbacks cb;
+  if (!out)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  mailproto_smtp_config_init(&cfg, sizeof cfg);
+  mailproto_smtp_callbacks_init(&cb, sizeof cb);
+  if (!callbacks || !store ||
+      copy_sized(&cb, sizeof cb, callbacks,
+                 offsetof(mailproto_smtp_callbacks, send) + sizeof cb.send) !=
+          0 ||
+      !cb.send)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  if (config && copy_sized(&cfg, sizeof cfg, config,
+                           offsetof(mailproto_smtp_config, allocator) +
+                               sizeof cfg.allocator) != 0)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  cfg.lmtp = cfg.lmtp != 0;
+  if (!config_ok(&cfg))
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  /* Beyond the watermark the queue holds the replies of one command: an
+   * LMTP end of data answers once per recipient. */
+  size_t limit = 0, per_rcpt = 0;
+  if (mailproto_size_mul(cfg.lmtp ? cfg.max_recipients : 0, SMTP_REPLY_LINE_MAX,
+                         &per_rcpt) != 0 ||
+      mailproto_size_add(cfg.output_watermark, SMTP_REPLY_SLACK, &limit) != 0 ||
+      mailproto_size_add(limit, per_rcpt, &limit) != 0)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+
+  const mailproto_allocator *alloc =
+      cfg.allocator ? cfg.allocator : mailproto_default_allocator();
+  mailproto_smtp *s = mailproto_mem_calloc(alloc, 1, sizeof *s);
+  if (!s)
+    return MAILPROTO_ERR_NOMEM;
+  s->alloc = *alloc;
+  cfg.allocator = NULL; /* the session's copy is s->alloc */
+  s->hostname = mailproto_mem_strdup(&s->alloc, cfg.hostname);
+  s->greeting = mailproto_mem_strdup(&s->alloc, cfg.greeting ? cfg.greeting
+                                                : cfg.lmtp   ? "LMTP ready"
+                                                             : "ESMTP ready");
+  if (!s->hostname || !s->greeting) {
+    mailproto_mem_free(&s->alloc, s->hostname);
+    mailproto_mem_free(&s->alloc, s->greeting);
+    mailproto_mem_free(&s->alloc, s);
+    return MAILPROTO_ERR_NOMEM;
+  }
+  cfg.hostname = s->hostname;
+  cfg.greeting = s->greeting;
+  s->config = cfg;
+  s->cb = cb;
+  s->store = *store;
+  s->user_data = user_data;
+  s->ext = cfg.extensions;
+  /* RFC 3030 3: BINARYMIME can only be used with CHUNKING. */
+  if (!(s->ext & MAILPROTO_SMTP_EXT_CHUNKING))
+    s->ext &= ~MAILPROTO_SMTP_EXT_BINARYMIME;
+  s->secure = cfg.secure != 0;
+  mailproto_line_reader_init(&s->lines, &s->alloc, cfg.max_line);
+  mailproto_outq_init(&s->out, &s->alloc, limit, cfg.output_watermark,
+                      send_to_transport, s);
+  mailproto_op_init(&s->op, &smtp_sink, s);
+  s->state = SMTP_ST_COMMAND;
+  s->dstate = SMTP_D_BOL;
+  *out = s;
+  return 0;
+}
+
+void mailproto_smtp_free(mailproto_smtp *s) {
+  if (!s)
+    return;
+  /* A store op is cancelled through the store; a policy callback's op is
+   * simply abandoned (the application was told not to complete it). */
+  if (mailproto_op_pending(&s->op)) {
+    if (!smtp_op_is_policy(s->op.kind))
+      mailproto_store_call_cancel(&s->store, &s->op);
+    s->op.state = MAILPROTO_OP_IDLE;
+  }
+  mailproto_smtp_auth_end(s);
+  mailproto_smtp_txn_reset(s);
+  mailproto_store_call_release_account(&s->store, s->rcpt_account);
+  mailproto_store_call_release_account(&s->store, s->account);
+  mailproto_smtp_policy_clear(s);
+  mailproto_mem_free(&s->alloc, s->pending);
+  mailproto_mem_free(&s->alloc, s->helo);
+  mailproto_mem_free(&s->alloc, s->user);
+  mailproto_mem_free(&s->alloc, s->client);
+  mailproto_mem_free(&s->alloc, s->hostname);
+  mailproto_mem_free(&s->alloc, s->greeting);
+  mailproto_line_reader_free(&s->lines);
+  mailproto_outq_free(&s->out);
+  mailproto_allocator alloc = s->alloc;
+  mailproto_mem_free(&alloc, s);
+}
+
+int mailproto_smtp_set_client(mailproto_smtp *s, const char *address) {
+  if (!s || !address)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  if (s->started)
+    return MAILPROTO_ERR_STATE;
+  /* It goes into a Received: comment, so no comment delimiters either. */
+  if (!text_ok(address, SMTP_CLIENT_MAX) || strpbrk(address, "()\\ "))
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  char *copy = mailproto_mem_strdup(&s->alloc, address);
+  if (!copy)
+    return MAILPROTO_ERR_NOMEM;
+  mailproto_mem_free(&s->alloc, s->client);
+  s->client = copy;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The greeting                                                        */
+/* ------------------------------------------------------------------ */
+
+/* RFC 5321 3.1 and 4.3.2: the greeting is 220, or 554 (then every command
+ * but QUIT gets 503), or 421 (closing). RFC 2034 3: no enhanced code. */
+int mailproto_smtp_connect_done(mailproto_smtp *s, int rc) {
+  int verdict = mailproto_smtp_verdict(s, rc);
+  if (verdict < 0)
+    return verdict;
+  const char *text = s->preply.text;
+  switch (verdict) {
+  case SMTP_ACCEPT:
+    return mailproto_smtp_replyf(s, 220, NULL, "%s %s", s->hostname,
+                                 text ? text : s->greeting);
+  case SMTP_REJECT:
+    if (s->preply.code == 554) {
+      s->rejected = 1;
+      return mailproto_smtp_replyf(s, 554, NULL, "%s %s", s->hostname,
+                                   text ? text : "Service unavailable");
+    }
+    break;
+  default:
+    text = NULL;
+    break;
+  }
+  s->state = SMTP_ST_CLOSING;
+  return mailproto_smtp_replyf(
+      s, 421, NULL, "%s %s", s->hostname,
+      text ? text : "Service not available, closing transmission channel");
+}
+
+int mailproto_smtp_start(mailproto_smtp *s) {
+  if (!s)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  if (s->fatal)
+    return s->fatal;
+  if (s->started)
+    return MAILPROTO_ERR_STATE;
+  s->started = 1;
+  mailproto_smtp_make_tag(s);
+  mailproto_outq_cork(&s->out);
+  mailproto_smtp_policy_begin(s, SMTP_OP_CONNECT);
+  int rc =
+      s->cb.connect ? s->cb.connect(s, &s->op, s->client, s->user_data) : 0;
+  return end_batch(s, mailproto_smtp_policy_end(s, SMTP_OP_CONNECT, rc));
+}
+
+/* ------------------------------------------------------------------ */
+/* Input                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Whether input may be consumed now. Bytes after STARTTLS are consumed
+ * (and dropped) even while the 220 is still queued. */
+static int can_consume(const mailproto_smtp *s) {
+  if (!s->started || s->fatal || s->state == SMTP_ST_CLOSING ||
+      mailproto_op_pending(&s->op))
+    return 0;
+  return s->state == SMTP_ST_TLS || !mailproto_outq_congested(&s->out);
+}
+
+static int read_line(mailproto_smtp *s, const uint8_t *in, size_t len,
+                     size_t *used) {
+  mailproto_line line;
+  int got = mailproto_line_read(&s->lines, in, len, used, &line);
+  if (got <= 0)
+    return got;
+  if (s->state == SMTP_ST_AUTH)
+    return mailproto_smtp_auth_line(s, &line);
+  return mailproto_smtp_command(s, &line);
+}
+
+ptrdiff_t mailproto_smtp_feed(mailproto_smtp *s, const uint8_t *data,
+                              size_t len) {
+  if (!s || (!data && len))
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  if (s->fatal)
+    return s->fatal;
+  if (!s->started)
+    return MAILPROTO_ERR_STATE;
+  size_t used = 0;
+  int rc = 0;
+  mailproto_outq_cork(&s->out);
+  while (rc == 0 && used < len && can_consume(s)) {
+    size_t n = 0;
+    switch (s->state) {
+    case SMTP_ST_TLS:
+      /* RFC 3207 4.2 (CVE-2011-0411 class): nothing the client sent
+       * before the handshake may count as a command after it. */
+      n = len - used;
+      break;
+    case SMTP_ST_DATA:
+      rc = mailproto_smtp_data_feed(s, data + used, len - used, &n);
+      break;
+    case SMTP_ST_BDAT:
+      rc = mailproto_smtp_bdat_feed(s, data + used, len - used, &n);
+      break;
+    default:
+      rc = read_line(s, data + used, len - used, &n);
+      break;
+    }
+    used += n;
+  }
+  rc = end_batch(s, rc);
+  return rc < 0 ? rc : (ptrdiff_t)used;
+}
+
+int mailproto_smtp_writable(mailproto_smtp *s) {
+  if (!s)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  if (s->fatal)
+    return s->fatal;
+  if (!s->started)
+    return MAILPROTO_ERR_STATE;
+  mailproto_outq_cork(&s->out);
+  return end_batch(s, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* STARTTLS                                                            */
+/* ------------------------------------------------------------------ */
+
+void mailproto_smtp_forget_client(mailproto_smtp *s) {
+  mailproto_smtp_auth_end(s);
+  mailproto_smtp_txn_reset(s);
+  mailproto_store_call_release_account(&s->store, s->account);
+  s->account = NULL;
+  mailproto_mem_free(&s->alloc, s->user);
+  s->user = NULL;
+  mailproto_mem_free(&s->alloc, s->helo);
+  s->helo = NULL;
+  s->esmtp = 0;
+}
+
+int mailproto_smtp_set_secure(mailproto_smtp *s) {
+  if (!s)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  if (!s->started) {
+    s->secure = 1;
+    return 0;
+  }
+  if (s->fatal || s->state != SMTP_ST_TLS || !s->tls_asked)
+    return MAILPROTO_ERR_STATE;
+  /* RFC 3207 4.2: back to the state right after the greeting; no new
+   * greeting is sent, the client starts with EHLO. */
+  mailproto_smtp_forget_client(s);
+  mailproto_line_reader_reset(&s->lines);
+  s->secure = 1;
+  s->tls_asked = 0;
+  s->state = SMTP_ST_COMMAND;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Queries                                                             */
+/* ------------------------------------------------------------------ */
+
+int mailproto_smtp_want_read(const mailproto_smtp *s) {
+  return s && can_consume(s);
+}
+
+int mailproto_smtp_want_write(const mailproto_smtp *s) {
+  return s && s->started && !s->fatal && mailproto_outq_pending(&s->out) > 0;
+}
+
+int mailproto_smtp_closed(const mailproto_smtp *s) {
+  if (!s || !s->started)
+    return 0;
+  return s->fatal ||
+         (s->state == SMTP_ST_CLOSING && mailproto_outq_pending(&s->out) == 0 &&
+          !mailproto_op_pending(&s->op));
+}
+
+const char *mailproto_smtp_helo(const mailproto_smtp *s) {
+  return s ? s->helo : NULL;
+}
+
+const char *mailproto_smtp_user(const mailproto_smtp *s) {
+  return s ? s->user : NULL;
+}
+
+const char *mailproto_smtp_client(const mailproto_smtp *s) {
+  return s ? s->client : NULL;
+}

@@ -1,0 +1,10 @@
+set(MAILPROTO_SMTP_SOURCES
+  smtp/smtp_parse.c
+  smtp/smtp_path.c
+  smtp/smtp_auth.c
+  smtp/smtp_command.c
+  smtp/smtp_data.c
+  smtp/smtp_received.c
+  smtp/smtp_reply.c
+  smtp/smtp_session.c
+  smtp/smtp_txn.c)
