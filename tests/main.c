@@ -20,6 +20,7 @@ static const struct {
     {"core_sasl", suite_core_sasl},
     {"core_date", suite_core_date},
     {"core_mutf7", suite_core_mutf7},
+    {"core_session", suite_core_session},
     {"store_names", suite_store_names},
     {"store_memstore", suite_store_memstore},
     {"store_fault", suite_store_fault},
@@ -30,6 +31,8 @@ static const struct {
     {"pop3_session", suite_pop3_session},
     {"pop3_transcripts", suite_pop3_transcripts},
     {"store_maildir", suite_store_maildir},
+    {"imap_parser", suite_imap_parser},
+    {"imap_view", suite_imap_view},
 };
 
 enum { SUITE_COUNT = sizeof suites / sizeof suites[0] };

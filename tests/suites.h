@@ -13,6 +13,7 @@ Suite *suite_core_md5(void);
 Suite *suite_core_sasl(void);
 Suite *suite_core_date(void);
 Suite *suite_core_mutf7(void);
+Suite *suite_core_session(void);
 Suite *suite_store_names(void);
 Suite *suite_store_memstore(void);
 Suite *suite_store_fault(void);
@@ -23,6 +24,8 @@ Suite *suite_smtp_transcripts(void);
 Suite *suite_pop3_session(void);
 Suite *suite_pop3_transcripts(void);
 Suite *suite_store_maildir(void);
+Suite *suite_imap_parser(void);
+Suite *suite_imap_view(void);
 
 /* Directory of tests/ in the source tree (transcripts, corpora). */
 #ifndef MAILPROTO_TEST_DATA_DIR

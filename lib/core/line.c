@@ -51,16 +51,23 @@ void mailproto_line_reader_reset(mailproto_line_reader *r) {
   r->pending_cr = 0;
 }
 
-void mailproto_line_reader_set_max(mailproto_line_reader *r, size_t max) {
-  /* partial.max is the limit of the line in progress; r->max is copied
-   * into it when the next line starts. */
-  r->max = max;
-}
-
 /* Whether some of the current line has been consumed already. Every
  * consumed byte is either kept (partial.len) or dropped (overflow). */
 static int mid_line(const mailproto_line_reader *r) {
   return r->partial.len > 0 || r->overflow;
+}
+
+void mailproto_line_reader_trim(mailproto_line_reader *r, size_t keep) {
+  if (mid_line(r) || r->partial.cap <= keep)
+    return;
+  wipe_partial(r);
+  mailproto_buf_free(&r->partial);
+}
+
+void mailproto_line_reader_set_max(mailproto_line_reader *r, size_t max) {
+  /* partial.max is the limit of the line in progress; r->max is copied
+   * into it when the next line starts. */
+  r->max = max;
 }
 
 /* The whole line is inside `in`: report it in place, without copying. */

@@ -46,6 +46,11 @@ void mailproto_line_reader_free(mailproto_line_reader *r);
 /* Forgets any partial line (after STARTTLS). Keeps the limit. */
 void mailproto_line_reader_reset(mailproto_line_reader *r);
 
+/* Gives the buffer back when no line is in progress and it has grown past
+ * `keep` bytes (wiped first: it may have held a password), so one long
+ * line does not make an idle session expensive. */
+void mailproto_line_reader_trim(mailproto_line_reader *r, size_t keep);
+
 /* Changes the limit; takes effect for the next line. */
 void mailproto_line_reader_set_max(mailproto_line_reader *r, size_t max);
 

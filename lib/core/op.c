@@ -29,6 +29,16 @@ void mailproto_op_init(mailproto_op *op, const mailproto_op_sink *sink,
   op->owner = owner;
   op->state = MAILPROTO_OP_IDLE;
   op->kind = 0;
+  op->outs = (mailproto_op_outs){NULL, NULL, 0, NULL};
+}
+
+int mailproto_op_check(const mailproto_op *op, int rc) {
+  const mailproto_op_outs *o = &op->outs;
+  if (rc != 0 || !o->len)
+    return rc;
+  if (*o->len > o->len_max || (o->data && !*o->data && *o->len > 0))
+    return MAILPROTO_ERR_INTERNAL;
+  return 0;
 }
 
 int mailproto_op_complete(mailproto_op *op, int status) {
@@ -36,7 +46,11 @@ int mailproto_op_complete(mailproto_op *op, int status) {
     return MAILPROTO_ERR_STATE;
   if (status > 0)
     status = MAILPROTO_ERR_INVALID_ARGUMENT;
+  /* The deferred path gets the same checks as a hook that answered at
+   * once (store_call.c). */
+  status = mailproto_op_check(op, status);
   op->state = MAILPROTO_OP_IDLE;
+  op->outs = (mailproto_op_outs){NULL, NULL, 0, NULL};
   return op->sink->complete ? op->sink->complete(op, status) : 0;
 }
 

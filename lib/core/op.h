@@ -29,16 +29,34 @@ typedef struct mailproto_op_sink {
 } mailproto_op_sink;
 
 enum {
-  MAILPROTO_OP_IDLE = 0,  /* not in use, or finished */
-  MAILPROTO_OP_RUNNING,   /* inside the hook */
-  MAILPROTO_OP_DEFERRED   /* hook returned DEFERRED; awaiting complete */
+  MAILPROTO_OP_IDLE = 0, /* not in use, or finished */
+  MAILPROTO_OP_RUNNING,  /* inside the hook */
+  MAILPROTO_OP_DEFERRED  /* hook returned DEFERRED; awaiting complete */
 };
+
+/* Out-parameters of the store call in flight that the library checks or
+ * gives up; the store_call wrappers fill this in, mailproto_op_begin()
+ * empties it. A backend may write out-parameters any time before it
+ * completes, so they are checked when the call finishes, at once or
+ * deferred (mailproto_op_check). */
+typedef struct mailproto_op_outs {
+  /* A handle the hook hands over (account, mailbox, writer). Once the
+   * call is cancelled it belongs to the backend (store.h, `cancel`), so
+   * the caller's copy is cleared: the caller must not release it. */
+  void **handle;
+  /* A length the hook reports and the most it may be (lookup_secret's
+   * secret_len, read's len), and for read the bytes it counts. */
+  const size_t *len;
+  size_t len_max;
+  const uint8_t *const *data;
+} mailproto_op_outs;
 
 struct mailproto_op {
   const mailproto_op_sink *sink;
   void *owner;
   int state;
   int kind; /* the owner's note of what this op is doing */
+  mailproto_op_outs outs;
 };
 
 void mailproto_op_init(mailproto_op *op, const mailproto_op_sink *sink,
@@ -47,12 +65,19 @@ void mailproto_op_init(mailproto_op *op, const mailproto_op_sink *sink,
 static inline void mailproto_op_begin(mailproto_op *op, int kind) {
   op->state = MAILPROTO_OP_RUNNING;
   op->kind = kind;
+  op->outs = (mailproto_op_outs){NULL, NULL, 0, NULL};
 }
+
+/* A call that finished with `rc`: a success whose out-values break the
+ * hook's contract (a length past its bound, a length without bytes) is a
+ * backend bug and becomes MAILPROTO_ERR_INTERNAL, so no caller reads past
+ * a buffer it handed out. Returns rc otherwise. */
+int mailproto_op_check(const mailproto_op *op, int rc);
 
 /* Records the hook's return; returns it unchanged. */
 static inline int mailproto_op_end(mailproto_op *op, int rc) {
-  op->state = rc == MAILPROTO_DEFERRED ? MAILPROTO_OP_DEFERRED
-                                       : MAILPROTO_OP_IDLE;
+  op->state =
+      rc == MAILPROTO_DEFERRED ? MAILPROTO_OP_DEFERRED : MAILPROTO_OP_IDLE;
   return rc;
 }
 

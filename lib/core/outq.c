@@ -133,3 +133,10 @@ void mailproto_outq_discard(mailproto_outq *q) {
   q->head = 0;
   mailproto_buf_clear(&q->buf);
 }
+
+void mailproto_outq_trim(mailproto_outq *q, size_t keep) {
+  if (mailproto_outq_pending(q) == 0 && q->buf.cap > keep) {
+    mailproto_buf_free(&q->buf);
+    q->head = 0;
+  }
+}

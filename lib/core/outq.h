@@ -25,8 +25,8 @@ typedef struct mailproto_outq {
   size_t watermark; /* congested at or above this many pending bytes */
   mailproto_outq_send_fn send;
   void *owner;
-  int error;   /* sticky fatal error from send */
-  int corked;  /* hold output until uncork (batch many small replies) */
+  int error;  /* sticky fatal error from send */
+  int corked; /* hold output until uncork (batch many small replies) */
 } mailproto_outq;
 
 /* `limit` bounds pending bytes; `watermark` <= limit. */
@@ -56,6 +56,11 @@ int mailproto_outq_flush(mailproto_outq *q);
 
 /* Forgets everything queued (a session that is closing). */
 void mailproto_outq_discard(mailproto_outq *q);
+
+/* Gives the buffer back when nothing is pending and it has grown past
+ * `keep` bytes: a burst (a long listing, a pipelined batch) must not leave
+ * an idle session holding its peak. The next write allocates again. */
+void mailproto_outq_trim(mailproto_outq *q, size_t keep);
 
 static inline size_t mailproto_outq_pending(const mailproto_outq *q) {
   return q->buf.len - q->head;

@@ -7,7 +7,10 @@ set(MAILPROTO_CORE_SOURCES
   core/line.c
   core/md5.c
   core/mutf7.c
+  core/nonce.c
   core/op.c
   core/outq.c
+  core/reply.c
   core/sasl.c
+  core/session.c
   core/version.c)

@@ -10,22 +10,6 @@
 #include "maildir/maildir_hooks.h"
 #include "maildir/maildir_internal.h"
 
-int mailproto_maildir_grow(mailproto_maildir *s, void **array, size_t *cap,
-                           size_t need, size_t elem) {
-  if (need <= *cap)
-    return 0;
-  size_t n = *cap < 8 ? 8 : *cap;
-  while (n < need)
-    if (mailproto_size_mul(n, 2, &n) != 0)
-      return MAILPROTO_ERR_NOMEM;
-  void *p = mailproto_mem_reallocarray(&s->alloc, *array, n, elem);
-  if (!p)
-    return MAILPROTO_ERR_NOMEM;
-  *array = p;
-  *cap = n;
-  return 0;
-}
-
 void mailproto_maildir_config_init(mailproto_maildir_config *config,
                                    size_t struct_size) {
   if (!config)
@@ -164,25 +148,11 @@ void mailproto_maildir_free(mailproto_maildir *s) {
   mailproto_mem_free(&a, s);
 }
 
-static unsigned char fold(unsigned char c) {
-  return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
 static md_user *find_user(const mailproto_maildir *s, const char *name,
                           size_t len, int ignore_case) {
-  for (size_t i = 0; i < s->user_count; i++) {
-    md_user *u = s->users[i];
-    if (strlen(u->name) != len)
-      continue;
-    size_t k = 0;
-    for (; k < len; k++) {
-      unsigned char a = (unsigned char)u->name[k], b = (unsigned char)name[k];
-      if (ignore_case ? fold(a) != fold(b) : a != b)
-        break;
-    }
-    if (k == len)
-      return u;
-  }
+  for (size_t i = 0; i < s->user_count; i++)
+    if (mailproto_store_user_is(s->users[i]->name, name, len, ignore_case))
+      return s->users[i];
   return NULL;
 }
 
@@ -197,8 +167,8 @@ int mailproto_maildir_add_user(mailproto_maildir *s, const char *name,
    * case would be ambiguous. */
   if (find_user(s, name, strlen(name), 1))
     return MAILPROTO_ERR_EXISTS;
-  int rc = mailproto_maildir_grow(s, (void **)&s->users, &s->user_cap,
-                                  s->user_count + 1, sizeof *s->users);
+  int rc = mailproto_store_grow(&s->alloc, (void **)&s->users, &s->user_cap,
+                                s->user_count + 1, sizeof *s->users);
   if (rc != 0)
     return rc;
   md_user *u = mailproto_mem_calloc(&s->alloc, 1, sizeof *u);
@@ -352,20 +322,12 @@ int mailproto_maildir_hook_authenticate(void *ctx, mailproto_op *op,
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   *account = NULL;
   md_user *u = find_user(s, authcid, strlen(authcid), 0);
-  /* No proxy authorisation (RFC 4616 lets the server decide). */
-  if (authzid && *authzid && strcmp(authzid, authcid) != 0)
-    return MAILPROTO_ERR_AUTH_FAILED;
-  if (!u)
-    return MAILPROTO_ERR_AUTH_FAILED;
-  /* Every byte is compared whatever differs first: the time taken tells
-   * nothing about how much of a guess was right. */
-  unsigned diff = password_len != u->password_len;
-  for (size_t i = 0; i < password_len; i++)
-    diff |= (unsigned)((unsigned char)password[i] ^
-                       (unsigned char)u->password[i % (u->password_len + 1)]);
-  if (diff)
-    return MAILPROTO_ERR_AUTH_FAILED;
-  int rc = ensure_maildir(s, u);
+  int rc = mailproto_store_password_check(
+      authzid, authcid, u ? u->password : NULL, u ? u->password_len : 0,
+      password, password_len);
+  if (rc != 0)
+    return rc;
+  rc = ensure_maildir(s, u);
   if (rc != 0 && rc != MAILPROTO_ERR_NOT_FOUND)
     return rc;
   *account = u;
@@ -404,9 +366,7 @@ int mailproto_maildir_hook_lookup_recipient(void *ctx, mailproto_op *op,
   if (!s || !address || !account)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   *account = NULL;
-  /* The local part ends at the last '@'; the domain is not ours to judge. */
-  const char *at = strrchr(address, '@');
-  size_t len = at ? (size_t)(at - address) : strlen(address);
+  size_t len = mailproto_store_local_part(address);
   md_user *u = len ? find_user(s, address, len, 1) : NULL;
   if (!u)
     return MAILPROTO_ERR_NOT_FOUND;

@@ -21,8 +21,8 @@ typedef struct uid_list {
 } uid_list;
 
 static int uid_push(mailproto_maildir *s, uid_list *l, uint32_t uid) {
-  if (mailproto_maildir_grow(s, (void **)&l->v, &l->cap, l->n + 1,
-                             sizeof *l->v) != 0)
+  if (mailproto_store_grow(&s->alloc, (void **)&l->v, &l->cap, l->n + 1,
+                           sizeof *l->v) != 0)
     return MAILPROTO_ERR_NOMEM;
   l->v[l->n++] = uid;
   return 0;
@@ -41,24 +41,6 @@ static int select_uids(mailproto_maildir *s, const md_folder *f,
         return MAILPROTO_ERR_NOMEM;
   }
   return 0;
-}
-
-static void new_flags(mailproto_flag_mode mode, const md_msg *m, uint32_t flags,
-                      uint64_t kw, uint8_t *nf, uint64_t *nk) {
-  switch (mode) {
-  case MAILPROTO_FLAGS_ADD:
-    *nf = (uint8_t)(m->flags | flags);
-    *nk = m->kw | kw;
-    break;
-  case MAILPROTO_FLAGS_REMOVE:
-    *nf = (uint8_t)(m->flags & ~flags);
-    *nk = m->kw & ~kw;
-    break;
-  default:
-    *nf = (uint8_t)flags;
-    *nk = kw;
-    break;
-  }
 }
 
 /* Renames m's file for new flags (folder lock held). 1: the file is not
@@ -89,10 +71,8 @@ int mailproto_maildir_hook_set_flags(void *ctx, mailproto_op *op, void *mailbox,
                                      uint64_t unchanged_since) {
   mailproto_maildir *s = ctx;
   md_handle *h = mailbox;
-  if (!s || !op || !h || (flags & ~MAILPROTO_FLAGS_SETTABLE) ||
-      (keyword_count && !keywords) ||
-      (mode != MAILPROTO_FLAGS_REPLACE && mode != MAILPROTO_FLAGS_ADD &&
-       mode != MAILPROTO_FLAGS_REMOVE))
+  if (!s || !op || !h ||
+      mailproto_store_flag_args(mode, flags, keywords, keyword_count) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   if (h->flags & MAILPROTO_OPEN_READONLY)
     return MAILPROTO_ERR_PERMISSION;
@@ -132,7 +112,7 @@ int mailproto_maildir_hook_set_flags(void *ctx, mailproto_op *op, void *mailbox,
       rc = mailproto_op_add_modified(op, m->uid);
       continue;
     }
-    new_flags(mode, m, flags, mask, &nf, &nk);
+    mailproto_store_apply_flags(mode, m->flags, m->kw, flags, mask, &nf, &nk);
     if (nf != m->flags || nk != m->kw || unchanged_since)
       rc = uid_push(s, &todo, m->uid);
   }
@@ -157,7 +137,7 @@ int mailproto_maildir_hook_set_flags(void *ctx, mailproto_op *op, void *mailbox,
         continue; /* expunged meanwhile */
       uint8_t nf;
       uint64_t nk;
-      new_flags(mode, m, flags, mask, &nf, &nk);
+      mailproto_store_apply_flags(mode, m->flags, m->kw, flags, mask, &nf, &nk);
       int r = rename_flags(s, f, m, nf, nk, &touched_new);
       if (r == 1) {
         if (pass == 0)

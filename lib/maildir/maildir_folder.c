@@ -45,8 +45,8 @@ int mailproto_maildir_reserve(mailproto_maildir *s, md_folder *f,
   size_t need;
   if (mailproto_size_add(f->count, extra, &need) != 0)
     return MAILPROTO_ERR_NOMEM;
-  return mailproto_maildir_grow(s, (void **)&f->msgs, &f->cap, need,
-                                sizeof *f->msgs);
+  return mailproto_store_grow(&s->alloc, (void **)&f->msgs, &f->cap, need,
+                              sizeof *f->msgs);
 }
 
 int mailproto_maildir_pool_reserve(mailproto_maildir *s, md_folder *f,

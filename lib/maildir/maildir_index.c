@@ -44,6 +44,11 @@
 /* Records beyond this many per message make the next append compact. */
 #define COMPACT_MIN 1024
 #define FLAG_IN_NEW 0x80u
+/* Mod-sequences are positive 63-bit values (RFC 7162 3.1), and each change
+ * adds one to the highest. An index claiming more than half of that range
+ * cannot come from this store (2^62 changes do not happen): it is damage,
+ * and refusing it keeps every value written later far below INT64_MAX. */
+#define MODSEQ_MAX ((uint64_t)INT64_MAX / 2)
 
 /* ---- text buffers ---- */
 
@@ -179,7 +184,7 @@ static int header(md_folder *f, const char *line, size_t len) {
   cursor c = {line + ml, line + len, 0};
   uint64_t uv = number(&c, 10, UINT32_MAX);
   uint64_t next = number(&c, 10, (uint64_t)MD_UID_MAX + 1);
-  uint64_t modseq = number(&c, 10, INT64_MAX);
+  uint64_t modseq = number(&c, 10, MODSEQ_MAX);
   uint64_t recent = number(&c, 10, (uint64_t)MD_UID_MAX + 1);
   uint64_t use = number(&c, 10, MAILPROTO_MBOX_SPECIAL_USE_MASK);
   if (!done(&c) || uv == 0 || next == 0 || modseq == 0 || recent > next ||
@@ -197,7 +202,7 @@ static int record_add(mailproto_maildir *s, md_folder *f, cursor *c) {
   md_msg m;
   memset(&m, 0, sizeof m);
   uint64_t uid = number(c, 10, MD_UID_MAX);
-  m.modseq = number(c, 10, INT64_MAX);
+  m.modseq = number(c, 10, MODSEQ_MAX);
   uint64_t flags = number(c, 16, 0xff);
   m.kw = number(c, 16, UINT64_MAX);
   m.vsize = number(c, 10, INT64_MAX);
@@ -236,7 +241,7 @@ static int record_add(mailproto_maildir *s, md_folder *f, cursor *c) {
 static int record_change(mailproto_maildir *s, md_folder *f, cursor *c,
                          int expunge) {
   uint64_t uid = number(c, 10, MD_UID_MAX);
-  uint64_t modseq = number(c, 10, INT64_MAX);
+  uint64_t modseq = number(c, 10, MODSEQ_MAX);
   uint64_t flags = 0, kw = 0;
   if (!expunge) {
     flags = number(c, 16, MAILPROTO_FLAGS_SETTABLE);

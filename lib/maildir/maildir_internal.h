@@ -36,6 +36,7 @@
 
 #include "core/alloc.h"
 #include "mailproto/maildir.h"
+#include "store/store_util.h"
 
 #define MD_PATH_MAX 4096
 /* Longest root path: leaves room for user, folder and file names. */
@@ -204,8 +205,6 @@ struct mailproto_maildir {
 
 /* ---- maildir.c: store, users, registry ---- */
 
-int mailproto_maildir_grow(mailproto_maildir *s, void **array, size_t *cap,
-                           size_t need, size_t elem);
 /* The folder view for `dir` (an absolute path), created if needed; one
  * reference more. NOMEM. */
 int mailproto_maildir_folder_get(mailproto_maildir *s, md_user *u,

@@ -32,21 +32,9 @@
 
 /* ---- \Recent ---- */
 
-static int is_recent(const md_handle *h, uint32_t uid) {
-  size_t lo = 0, hi = h->recent_count;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (h->recent[mid].last < uid)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < h->recent_count && h->recent[lo].first <= uid;
-}
-
 static int recent_reserve(mailproto_maildir *s, md_handle *h) {
-  return mailproto_maildir_grow(s, (void **)&h->recent, &h->recent_cap,
-                                h->recent_count + 1, sizeof *h->recent);
+  return mailproto_store_grow(&s->alloc, (void **)&h->recent, &h->recent_cap,
+                              h->recent_count + 1, sizeof *h->recent);
 }
 
 /* The UIDs that become \Recent for h now: unclaimed and new to h. */
@@ -59,17 +47,7 @@ static uint32_t recent_start(const md_handle *h) {
  * good (folder lock held). Room was reserved. */
 static void recent_commit(mailproto_maildir *s, md_handle *h, uint32_t from) {
   md_folder *f = h->f;
-  if (from < f->uidnext) {
-    mailproto_uid_range *last =
-        h->recent_count ? &h->recent[h->recent_count - 1] : NULL;
-    if (last && last->last + 1 == from) {
-      last->last = f->uidnext - 1;
-    } else {
-      h->recent[h->recent_count].first = from;
-      h->recent[h->recent_count].last = f->uidnext - 1;
-      h->recent_count++;
-    }
-  }
+  mailproto_uid_ranges_add(h->recent, &h->recent_count, from, f->uidnext);
   if (!(h->flags & MAILPROTO_OPEN_READONLY) && f->recent_from < f->uidnext) {
     char rec[32];
     int n = snprintf(rec, sizeof rec, "R %lu\n", (unsigned long)f->uidnext);
@@ -89,7 +67,8 @@ static int report_message(mailproto_op *op, const md_handle *h, const md_msg *m,
   info.struct_size = sizeof info;
   info.uid = m->uid;
   info.flags = m->flags;
-  if (m->uid >= new_recent || is_recent(h, m->uid))
+  if (m->uid >= new_recent ||
+      mailproto_uid_ranges_has(h->recent, h->recent_count, m->uid))
     info.flags |= MAILPROTO_FLAG_RECENT;
   info.keywords = m->kw;
   info.size = m->vsize;
@@ -123,8 +102,8 @@ static int report_keywords(mailproto_op *op, const md_folder *f,
 /* Makes h's known UIDs those of f now. */
 static int learn(mailproto_maildir *s, md_handle *h) {
   md_folder *f = h->f;
-  int rc = mailproto_maildir_grow(s, (void **)&h->known, &h->known_cap,
-                                  f->count, sizeof *h->known);
+  int rc = mailproto_store_grow(&s->alloc, (void **)&h->known, &h->known_cap,
+                                f->count, sizeof *h->known);
   if (rc != 0)
     return rc;
   for (size_t i = 0; i < f->count; i++)

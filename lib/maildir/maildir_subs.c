@@ -93,8 +93,8 @@ int mailproto_maildir_subs_read(mailproto_maildir *s, const md_user *u,
     size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
     char name[MAILPROTO_MAILBOX_NAME_MAX + 1];
     if (n > 0 && decode_line(text + pos, n, sep, name) == 0) {
-      rc = mailproto_maildir_grow(s, (void **)&out->names, &cap, out->count + 1,
-                                  sizeof *out->names);
+      rc = mailproto_store_grow(&s->alloc, (void **)&out->names, &cap,
+                                out->count + 1, sizeof *out->names);
       char *copy = rc == 0 ? mailproto_mem_strdup(&s->alloc, name) : NULL;
       if (!copy)
         rc = MAILPROTO_ERR_NOMEM;

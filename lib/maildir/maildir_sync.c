@@ -200,8 +200,8 @@ static int scan_file(mailproto_maildir *s, md_folder *f, scan *sc,
     return 0; /* not a message file */
   md_msg *m = hash_find(f, sc, name, in.base_len);
   if (!m) {
-    if (mailproto_maildir_grow(s, (void **)&sc->files, &sc->file_cap,
-                               sc->file_count + 1, sizeof *sc->files) != 0)
+    if (mailproto_store_grow(&s->alloc, (void **)&sc->files, &sc->file_cap,
+                             sc->file_count + 1, sizeof *sc->files) != 0)
       return MAILPROTO_ERR_NOMEM;
     found_file *ff = &sc->files[sc->file_count];
     if (sc->names.len > UINT32_MAX - MD_FILE_MAX)
@@ -233,8 +233,8 @@ static int scan_file(mailproto_maildir *s, md_folder *f, scan *sc,
     return 0;
   uint64_t kw = (m->kw & ~LOW_KW) | mailproto_maildir_letters_kw(f, in.letters);
   if (in.flags != m->flags || kw != m->kw) {
-    if (mailproto_maildir_grow(s, (void **)&sc->changes, &sc->change_cap,
-                               sc->change_count + 1, sizeof *sc->changes) != 0)
+    if (mailproto_store_grow(&s->alloc, (void **)&sc->changes, &sc->change_cap,
+                             sc->change_count + 1, sizeof *sc->changes) != 0)
       return MAILPROTO_ERR_NOMEM;
     change *c = &sc->changes[sc->change_count++];
     c->index = (size_t)(m - f->msgs);
@@ -290,8 +290,7 @@ static int file_vsize(const char *path, const char *name, size_t base_len,
   if (fd < 0)
     return mailproto_maildir_errno(errno);
   uint8_t buf[8192];
-  uint64_t bare = 0;
-  int prev_cr = 0;
+  mailproto_store_size counted = {0, 0, 0};
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR)
@@ -302,11 +301,10 @@ static int file_vsize(const char *path, const char *name, size_t base_len,
     }
     if (n == 0)
       break;
-    bare += mailproto_store_bare_lf(buf, (size_t)n, prev_cr);
-    prev_cr = buf[n - 1] == '\r';
+    mailproto_store_size_add(&counted, buf, (size_t)n);
   }
   close(fd);
-  *vsize = psize + bare;
+  *vsize = psize + counted.bare;
   return 0;
 }
 
@@ -662,14 +660,8 @@ void mailproto_maildir_fill_status(const md_folder *f, const md_handle *h,
   } else {
     recent = f->count - mailproto_maildir_lower_bound(f, f->recent_from);
   }
-  /* A caller built against an older header gets only the fields it
-   * knows; one that left struct_size unset gets them all. */
-  size_t size = st->struct_size;
-  if (size < sizeof(size_t) || size > sizeof *st)
-    size = sizeof *st;
   mailproto_mailbox_status full;
   memset(&full, 0, sizeof full);
-  full.struct_size = size;
   if (h && h->detached) {
     full.uidvalidity = h->uidvalidity;
     full.uidnext = h->known_uidnext;
@@ -684,5 +676,5 @@ void mailproto_maildir_fill_status(const md_folder *f, const md_handle *h,
     full.size = f->vsize;
     full.highest_modseq = f->modseq;
   }
-  memcpy(st, &full, size);
+  mailproto_store_put_status(st, &full);
 }

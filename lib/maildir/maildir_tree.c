@@ -57,8 +57,8 @@ static void tree_free(mailproto_maildir *s, tree *t) {
 
 static int tree_add(mailproto_maildir *s, tree *t, const char *name,
                     const char *dir, int selectable) {
-  if (mailproto_maildir_grow(s, (void **)&t->e, &t->cap, t->n + 1,
-                             sizeof *t->e) != 0)
+  if (mailproto_store_grow(&s->alloc, (void **)&t->e, &t->cap, t->n + 1,
+                           sizeof *t->e) != 0)
     return MAILPROTO_ERR_NOMEM;
   entry *e = &t->e[t->n];
   e->name = mailproto_mem_strdup(&s->alloc, name);
@@ -244,15 +244,6 @@ static unsigned attributes(mailproto_maildir *s, const tree *t, const entry *e,
   return a;
 }
 
-static int report(mailproto_op *op, const char *name, unsigned attributes) {
-  mailproto_mailbox_info info;
-  memset(&info, 0, sizeof info);
-  info.struct_size = sizeof info;
-  info.name = name;
-  info.attributes = attributes;
-  return mailproto_op_add_mailbox(op, &info);
-}
-
 int mailproto_maildir_hook_list(void *ctx, mailproto_op *op, void *account,
                                 const char *pattern, unsigned flags) {
   mailproto_maildir *s = ctx;
@@ -275,15 +266,17 @@ int mailproto_maildir_hook_list(void *ctx, mailproto_op *op, void *account,
         continue;
       const entry *e = tree_find(&t, name);
       /* RFC 5258 3: \NonExistent implies \NoSelect. */
-      rc = report(op, name,
-                  e ? attributes(s, &t, e, &subs)
-                    : MAILPROTO_MBOX_SUBSCRIBED | MAILPROTO_MBOX_NONEXISTENT |
-                          MAILPROTO_MBOX_NOSELECT);
+      rc = mailproto_store_report_mailbox(op, name,
+                                          e ? attributes(s, &t, e, &subs)
+                                            : MAILPROTO_MBOX_SUBSCRIBED |
+                                                  MAILPROTO_MBOX_NONEXISTENT |
+                                                  MAILPROTO_MBOX_NOSELECT);
     }
   } else {
     for (size_t i = 0; rc == 0 && i < t.n; i++)
       if (mailproto_mailbox_match(pattern, t.e[i].name))
-        rc = report(op, t.e[i].name, attributes(s, &t, &t.e[i], &subs));
+        rc = mailproto_store_report_mailbox(op, t.e[i].name,
+                                            attributes(s, &t, &t.e[i], &subs));
   }
   mailproto_maildir_subs_free(s, &subs);
   tree_free(s, &t);

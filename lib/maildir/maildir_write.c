@@ -29,16 +29,12 @@ typedef struct md_writer {
   unsigned kind;
   int fd;
   char tmp[MD_PATH_MAX];
-  uint64_t psize, bare;
-  int last_cr;
-  int error; /* a write failed: the commit fails with it */
+  uint64_t psize;
+  mailproto_store_size vsize; /* RFC822.SIZE of what was written */
+  int error;                  /* a write failed: the commit fails with it */
   /* APPEND */
   md_folder *f;
-  uint8_t flags;
-  char **keywords;
-  size_t keyword_count;
-  int has_date;
-  mailproto_datetime date;
+  mailproto_store_append ap;
   /* delivery */
   md_user **accounts;
   size_t account_count;
@@ -99,9 +95,7 @@ static void writer_free(mailproto_maildir *s, md_writer *w) {
     close(w->fd);
   if (w->tmp[0])
     (void)unlink(w->tmp);
-  for (size_t i = 0; w->keywords && i < w->keyword_count; i++)
-    mailproto_mem_free(&s->alloc, w->keywords[i]);
-  mailproto_mem_free(&s->alloc, w->keywords);
+  mailproto_store_append_drop(&s->alloc, &w->ap);
   mailproto_mem_free(&s->alloc, w->accounts);
   mailproto_maildir_folder_put(s, w->f);
   mailproto_mem_free(&s->alloc, w);
@@ -150,17 +144,8 @@ int mailproto_maildir_hook_append_begin(void *ctx, mailproto_op *op,
   if (!s || !u || !name || !writer)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   *writer = NULL;
-  /* A caller built against an older header passes a shorter struct. */
   mailproto_append_info in;
-  memset(&in, 0, sizeof in);
-  if (info) {
-    size_t sz = info->struct_size;
-    memcpy(&in, info, sz >= sizeof(size_t) && sz < sizeof in ? sz : sizeof in);
-  }
-  const mailproto_datetime *date = in.internal_date;
-  if ((in.flags & ~MAILPROTO_FLAGS_SETTABLE) ||
-      (in.keyword_count && !in.keywords) ||
-      (date && (date->tz_minutes < -1439 || date->tz_minutes > 1439)))
+  if (mailproto_store_append_info(info, &in) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   if (mailproto_store_canon_name(name, canon) != 0)
     return MAILPROTO_ERR_BAD_NAME;
@@ -190,21 +175,8 @@ int mailproto_maildir_hook_append_begin(void *ctx, mailproto_op *op,
     return rc;
   }
   w->f = f;
-  w->flags = (uint8_t)in.flags;
-  if (in.keyword_count) {
-    w->keywords =
-        mailproto_mem_calloc(&s->alloc, in.keyword_count, sizeof *w->keywords);
-    if (!w->keywords)
-      goto nomem;
-    w->keyword_count = in.keyword_count;
-    for (size_t i = 0; i < in.keyword_count; i++)
-      if (!(w->keywords[i] = mailproto_mem_strdup(&s->alloc, in.keywords[i])))
-        goto nomem;
-  }
-  if (date) {
-    w->has_date = 1;
-    w->date = *date;
-  }
+  if (mailproto_store_append_keep(&s->alloc, &w->ap, &in) != 0)
+    goto nomem;
   *writer = w;
   return 0;
 nomem:
@@ -220,12 +192,8 @@ int mailproto_maildir_hook_deliver_begin(void *ctx, mailproto_op *op,
   mailproto_maildir *s = ctx;
   (void)op;
   (void)info;
-  if (!s || !accounts || account_count == 0 || !writer)
+  if (!s || mailproto_store_deliver_args(accounts, account_count, writer) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  *writer = NULL;
-  for (size_t i = 0; i < account_count; i++)
-    if (!accounts[i])
-      return MAILPROTO_ERR_INVALID_ARGUMENT;
   /* Written once, in the first recipient's tmp/; linked to the others. */
   const md_user *first = accounts[0];
   md_writer *w = NULL;
@@ -260,10 +228,7 @@ int mailproto_maildir_hook_write(void *ctx, mailproto_op *op, void *writer,
     w->error = mailproto_maildir_errno(errno);
     return w->error;
   }
-  /* RFC822.SIZE counts a bare LF as CRLF; a CR ending the previous chunk
-   * pairs with an LF starting this one. */
-  w->bare += mailproto_store_bare_lf(data, len, w->last_cr);
-  w->last_cr = data[len - 1] == '\r';
+  mailproto_store_size_add(&w->vsize, data, len);
   w->psize += len;
   return 0;
 }
@@ -289,8 +254,9 @@ static int append_place(mailproto_maildir *s, md_writer *w, uint32_t *uid) {
   if (rc == 0)
     rc = mailproto_maildir_keywords_load(s, f);
   if (rc == 0)
-    rc = mailproto_maildir_kw_plan(f, &plan, (const char *const *)w->keywords,
-                                   w->keyword_count, 1, 0, &kw);
+    rc =
+        mailproto_maildir_kw_plan(f, &plan, (const char *const *)w->ap.keywords,
+                                  w->ap.keyword_count, 1, 0, &kw);
   if (rc == 0 && f->uidnext > MD_UID_MAX)
     rc = MAILPROTO_ERR_LIMIT;
   md_msg m;
@@ -298,9 +264,10 @@ static int append_place(mailproto_maildir *s, md_writer *w, uint32_t *uid) {
   char base[MD_FILE_MAX + 1], name[MD_FILE_MAX + 1], to[MD_PATH_MAX];
   char cur[MD_PATH_MAX];
   if (rc == 0) {
-    mailproto_maildir_message_base(s, w->psize, w->psize + w->bare, base);
+    mailproto_maildir_message_base(s, w->psize,
+                                   mailproto_store_size_total(&w->vsize), base);
     m.base_len = m.name_len = (uint8_t)strlen(base);
-    mailproto_maildir_plain_name(base, m.base_len, 0, w->flags, kw, name);
+    mailproto_maildir_plain_name(base, m.base_len, 0, w->ap.flags, kw, name);
     if (mailproto_maildir_path(to, "%s/cur/%s", f->dir, name) != 0 ||
         mailproto_maildir_path(cur, "%s/cur", f->dir) != 0)
       rc = MAILPROTO_ERR_BAD_NAME;
@@ -315,12 +282,12 @@ static int append_place(mailproto_maildir *s, md_writer *w, uint32_t *uid) {
     return rc;
   m.uid = f->uidnext;
   m.modseq = f->modseq + 1;
-  m.flags = w->flags;
+  m.flags = w->ap.flags;
   m.kw = kw;
   m.psize = w->psize;
-  m.vsize = w->psize + w->bare;
-  m.date = w->date.utc;
-  m.tz = (int16_t)w->date.tz_minutes;
+  m.vsize = mailproto_store_size_total(&w->vsize);
+  m.date = w->ap.date.utc;
+  m.tz = (int16_t)w->ap.date.tz_minutes;
   if (mailproto_maildir_rename(s, w->tmp, to) != 0)
     return mailproto_maildir_errno(errno);
   w->tmp[0] = '\0';
@@ -358,13 +325,13 @@ int mailproto_maildir_hook_append_commit(void *ctx, mailproto_op *op,
   int rc = 0;
   if (w->kind != W_APPEND || !uidvalidity || !uid)
     rc = MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (!w->has_date) {
-    w->date.utc = mailproto_maildir_now();
-    w->date.tz_minutes = 0;
+  if (!w->ap.has_date) {
+    w->ap.date.utc = mailproto_maildir_now();
+    w->ap.date.tz_minutes = 0;
   }
   /* maildir(5) and Dovecot: the file's mtime is the INTERNALDATE. */
   if (rc == 0)
-    rc = finish_file(s, w, w->date.utc);
+    rc = finish_file(s, w, w->ap.date.utc);
   md_folder *f = w->f;
   if (rc == 0)
     rc = mailproto_maildir_folder_lock(s, f);
@@ -384,7 +351,8 @@ int mailproto_maildir_hook_append_commit(void *ctx, mailproto_op *op,
 static int deliver_one(mailproto_maildir *s, md_writer *w, const md_user *u,
                        char *placed) {
   char base[MD_FILE_MAX + 1], tmp[MD_PATH_MAX];
-  mailproto_maildir_message_base(s, w->psize, w->psize + w->bare, base);
+  mailproto_maildir_message_base(s, w->psize,
+                                 mailproto_store_size_total(&w->vsize), base);
   if (mailproto_maildir_path(placed, "%s/new/%s", u->dir, base) != 0)
     return MAILPROTO_ERR_BAD_NAME;
   if (mailproto_maildir_link(s, w->tmp, placed) == 0)

@@ -39,7 +39,7 @@ static void sasl_end(mailproto_pop3 *s) {
   mailproto_sasl_free(s->sasl);
   s->sasl = NULL;
   if (s->sasl_active)
-    mailproto_line_reader_set_max(&s->lines, s->config.max_line);
+    mailproto_line_reader_set_max(&s->io.lines, s->config.max_line);
   s->sasl_active = 0;
 }
 
@@ -59,9 +59,7 @@ static int login_new(mailproto_pop3 *s, const char *user, size_t len) {
   memcpy(s->login->user, user, len);
   s->login->user[len] = '\0';
   /* A store's verdict must not be dressed in an old policy text. */
-  mailproto_mem_free(&s->alloc, s->reply_text);
-  s->reply_text = NULL;
-  s->reply_code = 0;
+  mailproto_reply_clear(&s->reply, &s->alloc);
   return 0;
 }
 
@@ -70,7 +68,7 @@ static int failure_reply(mailproto_pop3 *s, enum pop3_failure f) {
   switch (f) {
   case POP3_FAIL_AUTH: {
     const char *text =
-        s->reply_text ? s->reply_text : "[AUTH] Authentication failed";
+        s->reply.text ? s->reply.text : "[AUTH] Authentication failed";
     int rc = mailproto_pop3_err(s, text);
     if (s->config.max_auth_failures != 0 &&
         s->auth_failures >= s->config.max_auth_failures)
@@ -96,14 +94,15 @@ static int login_failed(mailproto_pop3 *s, enum pop3_failure f) {
   login_free(s);
   if (f != POP3_FAIL_AUTH)
     return failure_reply(s, f);
-  s->auth_failures++;
+  /* failure_reply() compares the count with the limit, after the delay. */
+  (void)mailproto_session_count(&s->auth_failures, s->config.max_auth_failures);
   if (s->config.auth_failure_delay_ms == 0 || !s->cb.delay)
     return failure_reply(s, f);
   s->failure = f;
   /* Not policy_begin: the reply text of a rejection must survive. */
-  mailproto_op_begin(&s->op, POP3_OP_DELAY);
+  mailproto_op_begin(&s->io.op, POP3_OP_DELAY);
   int rc =
-      s->cb.delay(s, &s->op, s->config.auth_failure_delay_ms, s->user_data);
+      s->cb.delay(s, &s->io.op, s->config.auth_failure_delay_ms, s->user_data);
   return mailproto_pop3_after_op(s, POP3_OP_DELAY,
                                  mailproto_pop3_policy_end(s, rc));
 }
@@ -131,7 +130,7 @@ static int open_maildrop(mailproto_pop3 *s) {
   mailproto_pop3_drop_close(s);
   return mailproto_pop3_after_op(
       s, POP3_OP_OPEN,
-      mailproto_store_call_open(&s->store, &s->op, POP3_OP_OPEN,
+      mailproto_store_call_open(&s->store, &s->io.op, POP3_OP_OPEN,
                                 s->login->account, "INBOX",
                                 MAILPROTO_OPEN_EXCLUSIVE, NULL, NULL,
                                 &s->drop.handle, &s->login->status));
@@ -143,7 +142,7 @@ static int login_verified(mailproto_pop3 *s) {
   if (!s->cb.auth)
     return open_maildrop(s);
   mailproto_pop3_policy_begin(s, POP3_OP_AUTH_POLICY);
-  int rc = s->cb.auth(s, &s->op, s->login->user, s->user_data);
+  int rc = s->cb.auth(s, &s->io.op, s->login->user, s->user_data);
   return mailproto_pop3_after_op(s, POP3_OP_AUTH_POLICY,
                                  mailproto_pop3_policy_end(s, rc));
 }
@@ -177,8 +176,6 @@ static int opened(mailproto_pop3 *s, int rc) {
  * compared in constant time. */
 static int apop_matches(const mailproto_pop3 *s) {
   const pop3_login *l = s->login;
-  if (l->secret_len > sizeof l->secret)
-    return 0;
   mailproto_md5 md5;
   uint8_t digest[MAILPROTO_MD5_DIGEST_LEN];
   char hex[2 * MAILPROTO_MD5_DIGEST_LEN + 1];
@@ -194,15 +191,15 @@ static int apop_matches(const mailproto_pop3 *s) {
   return same;
 }
 
+/* The secret fits its buffer: store_call refuses a longer secret_len. */
 static int secret_found(mailproto_pop3 *s) {
   pop3_login *l = s->login;
   int ok;
   if (l->apop)
     ok = apop_matches(s);
   else
-    ok = l->secret_len <= sizeof l->secret &&
-         mailproto_sasl_verify_secret(s->sasl, l->secret, l->secret_len) ==
-             MAILPROTO_SASL_SUCCESS;
+    ok = mailproto_sasl_verify_secret(s->sasl, l->secret, l->secret_len) ==
+         MAILPROTO_SASL_SUCCESS;
   mailproto_secure_zero(l->secret, sizeof l->secret);
   return ok ? login_verified(s) : login_failed(s, POP3_FAIL_AUTH);
 }
@@ -216,9 +213,11 @@ int mailproto_pop3_auth_done(mailproto_pop3 *s, int kind, int rc) {
   case POP3_OP_AUTH_POLICY:
     if (mailproto_is_fatal(rc))
       return rc;
+    if (s->reply.nomem)
+      return MAILPROTO_ERR_NOMEM;
     if (rc < 0)
       return login_failed(s, POP3_FAIL_TEMP);
-    if (s->reply_code >= 400)
+    if (s->reply.code >= 400)
       return login_failed(s, POP3_FAIL_AUTH);
     return open_maildrop(s);
   case POP3_OP_OPEN:
@@ -264,11 +263,11 @@ int mailproto_pop3_cmd_pass(mailproto_pop3 *s, const char *arg, size_t len) {
   s->user_arg = NULL;
   if (rc != 0)
     return rc;
-  return mailproto_pop3_after_op(
-      s, POP3_OP_AUTHENTICATE,
-      mailproto_store_call_authenticate(&s->store, &s->op, POP3_OP_AUTHENTICATE,
-                                        "", s->login->user, arg, len,
-                                        &s->login->account));
+  return mailproto_pop3_after_op(s, POP3_OP_AUTHENTICATE,
+                                 mailproto_store_call_authenticate(
+                                     &s->store, &s->io.op, POP3_OP_AUTHENTICATE,
+                                     "", s->login->user, arg, len,
+                                     &s->login->account));
 }
 
 static int lower_hex(const char *p, size_t len) {
@@ -294,11 +293,11 @@ int mailproto_pop3_cmd_apop(mailproto_pop3 *s, const char *args, size_t len) {
   pop3_login *l = s->login;
   l->apop = 1;
   memcpy(l->digest, digest, APOP_DIGEST_LEN);
-  return mailproto_pop3_after_op(s, POP3_OP_LOOKUP_SECRET,
-                                 mailproto_store_call_lookup_secret(
-                                     &s->store, &s->op, POP3_OP_LOOKUP_SECRET,
-                                     l->user, l->secret, sizeof l->secret,
-                                     &l->secret_len, &l->account));
+  return mailproto_pop3_after_op(
+      s, POP3_OP_LOOKUP_SECRET,
+      mailproto_store_call_lookup_secret(
+          &s->store, &s->io.op, POP3_OP_LOOKUP_SECRET, l->user, l->secret,
+          sizeof l->secret, &l->secret_len, &l->account));
 }
 
 /* ------------------------------------------------------------------ */
@@ -321,7 +320,7 @@ static int sasl_next(mailproto_pop3 *s, int step) {
   switch (step) {
   case MAILPROTO_SASL_CHALLENGE:
     if (!s->sasl_active)
-      mailproto_line_reader_set_max(&s->lines, sasl_line_max(s));
+      mailproto_line_reader_set_max(&s->io.lines, sasl_line_max(s));
     s->sasl_active = 1;
     /* RFC 5034 4: "+" SP base64; an empty challenge is "+ " alone. */
     return mailproto_pop3_printf(s, "+ %s\r\n", x->out);
@@ -329,24 +328,24 @@ static int sasl_next(mailproto_pop3 *s, int step) {
     const char *user = x->authzid[0] ? x->authzid : x->authcid;
     len = strlen(user);
     memcpy(l->user, user, len + 1);
-    mailproto_line_reader_set_max(&s->lines, s->config.max_line);
+    mailproto_line_reader_set_max(&s->io.lines, s->config.max_line);
     s->sasl_active = 0;
-    return mailproto_pop3_after_op(s, POP3_OP_AUTHENTICATE,
-                                   mailproto_store_call_authenticate(
-                                       &s->store, &s->op, POP3_OP_AUTHENTICATE,
-                                       x->authzid, x->authcid, x->password,
-                                       x->password_len, &l->account));
+    return mailproto_pop3_after_op(
+        s, POP3_OP_AUTHENTICATE,
+        mailproto_store_call_authenticate(
+            &s->store, &s->io.op, POP3_OP_AUTHENTICATE, x->authzid, x->authcid,
+            x->password, x->password_len, &l->account));
   }
   case MAILPROTO_SASL_NEED_SECRET:
     len = strlen(x->authcid);
     memcpy(l->user, x->authcid, len + 1);
-    mailproto_line_reader_set_max(&s->lines, s->config.max_line);
+    mailproto_line_reader_set_max(&s->io.lines, s->config.max_line);
     s->sasl_active = 0;
-    return mailproto_pop3_after_op(s, POP3_OP_LOOKUP_SECRET,
-                                   mailproto_store_call_lookup_secret(
-                                       &s->store, &s->op, POP3_OP_LOOKUP_SECRET,
-                                       x->authcid, l->secret, sizeof l->secret,
-                                       &l->secret_len, &l->account));
+    return mailproto_pop3_after_op(
+        s, POP3_OP_LOOKUP_SECRET,
+        mailproto_store_call_lookup_secret(
+            &s->store, &s->io.op, POP3_OP_LOOKUP_SECRET, x->authcid, l->secret,
+            sizeof l->secret, &l->secret_len, &l->account));
   case MAILPROTO_ERR_AUTH_FAILED:
     return login_failed(s, POP3_FAIL_AUTH);
   default:
@@ -369,7 +368,7 @@ int mailproto_pop3_sasl_line(mailproto_pop3 *s, const char *text, size_t len) {
  * which clients such as Outlook still probe with). */
 static int list_mechanisms(mailproto_pop3 *s) {
   char mechs[64];
-  if (mailproto_sasl_list(s->config.sasl_mechanisms, s->secure,
+  if (mailproto_sasl_list(s->config.sasl_mechanisms, s->io.secure,
                           s->config.allow_insecure_auth, mechs,
                           sizeof mechs) < 0)
     return MAILPROTO_ERR_INTERNAL;
@@ -393,7 +392,7 @@ int mailproto_pop3_cmd_auth(mailproto_pop3 *s, const char *args, size_t len,
   if (name_len == 0 || (ir && memchr(ir, ' ', ir_len)))
     return mailproto_pop3_bad(s, "Syntax error");
   const mailproto_sasl_mech *mech = mailproto_sasl_find(args, name_len);
-  int rc = mailproto_sasl_allowed(mech, s->config.sasl_mechanisms, s->secure,
+  int rc = mailproto_sasl_allowed(mech, s->config.sasl_mechanisms, s->io.secure,
                                   s->config.allow_insecure_auth);
   if (rc == MAILPROTO_ERR_ENCRYPTION_REQUIRED)
     return mailproto_pop3_err(s, PLAINTEXT_REFUSED);

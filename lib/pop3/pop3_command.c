@@ -24,18 +24,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static int equals_nocase(const char *a, size_t len, const char *word) {
-  size_t i = 0;
-  for (; i < len && word[i]; i++) {
-    char c = a[i];
-    if (c >= 'a' && c <= 'z')
-      c = (char)(c - 'a' + 'A');
-    if (c != word[i])
-      return 0;
-  }
-  return i == len && word[i] == '\0';
-}
-
 /* Splits "first rest" at the first space. Returns 0, or -1 when the
  * first argument is empty. */
 static int split_arg(const char *text, size_t len, size_t *first,
@@ -80,7 +68,7 @@ static size_t utf8_sequence(const unsigned char *p, size_t len) {
 }
 
 int mailproto_pop3_user_pass_usable(const mailproto_pop3 *s) {
-  return s->config.user_pass && (s->secure || s->config.allow_insecure_auth);
+  return s->config.user_pass && (s->io.secure || s->config.allow_insecure_auth);
 }
 
 /* RFC 6856 2.2: with "UTF8 USER" announced, a client may send UTF-8 user
@@ -212,7 +200,7 @@ static int cmd_quit(mailproto_pop3 *s) {
 
 static int stls_offered(const mailproto_pop3 *s) {
   /* RFC 2595 4: only in AUTHORIZATION; RFC 6856 2.1: not after UTF8. */
-  return s->cb.start_tls && !s->secure && s->state == POP3_AUTHORIZATION &&
+  return s->cb.start_tls && !s->io.secure && s->state == POP3_AUTHORIZATION &&
          !s->utf8;
 }
 
@@ -222,7 +210,7 @@ static int cmd_capa(mailproto_pop3 *s) {
   char mechs[64];
   int usable = mailproto_pop3_user_pass_usable(s);
   int n =
-      mailproto_sasl_list(s->config.sasl_mechanisms, s->secure,
+      mailproto_sasl_list(s->config.sasl_mechanisms, s->io.secure,
                           s->config.allow_insecure_auth, mechs, sizeof mechs);
   int rc = mailproto_pop3_printf(s,
                                  "+OK Capability list follows\r\n"
@@ -250,13 +238,15 @@ static int cmd_capa(mailproto_pop3 *s) {
 }
 
 static int cmd_stls(mailproto_pop3 *s) {
-  if (s->secure)
+  if (s->io.secure)
     return mailproto_pop3_err(s, "Command not permitted when TLS active");
   if (!stls_offered(s))
     return mailproto_pop3_bad(s, "Command not valid in this state");
   mailproto_pop3_auth_reset(s);
-  s->state = POP3_TLS_FLUSH;
-  return mailproto_pop3_ok(s, "Begin TLS negotiation");
+  int rc = mailproto_pop3_ok(s, "Begin TLS negotiation");
+  if (rc == 0)
+    mailproto_session_tls_begin(&s->io);
+  return rc;
 }
 
 static int cmd_utf8(mailproto_pop3 *s) {
@@ -396,7 +386,7 @@ int mailproto_pop3_command(mailproto_pop3 *s, const mailproto_line *line) {
   split_arg(text, line->len, &verb_len, &arg, &len, &present);
   const struct command *c = NULL;
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (equals_nocase(text, verb_len, commands[i].name))
+    if (mailproto_session_verb_is(text, verb_len, commands[i].name))
       c = &commands[i];
   /* RFC 1939 7: PASS only right after USER; anything else forgets the
    * name. */

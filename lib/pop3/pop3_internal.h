@@ -17,10 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/line.h"
-#include "core/op.h"
-#include "core/outq.h"
+#include "core/reply.h"
 #include "core/sasl.h"
+#include "core/session.h"
 #include "mailproto/pop3.h"
 
 /* Room above the output watermark for the longest reply written in one
@@ -34,12 +33,12 @@
 /* Longest policy text sent after "-ERR " (RFC 1939 3: 512 octets a line). */
 #define POP3_POLICY_TEXT_MAX 400u
 
+/* (STLS, RFC 2595 4, keeps AUTHORIZATION: the plumbing's io.tls drops
+ * input until the transport is secure.) */
 enum pop3_state {
   POP3_GREETING,      /* not started, or the connect callback is deferred */
   POP3_AUTHORIZATION, /* RFC 1939 4 */
   POP3_TRANSACTION,   /* RFC 1939 5 */
-  POP3_TLS_FLUSH,     /* STLS accepted: start_tls once "+OK" is sent */
-  POP3_TLS_WAIT,      /* start_tls called: input dropped until set_secure */
   POP3_CLOSING        /* the last reply is being flushed */
 };
 
@@ -127,13 +126,8 @@ struct mailproto_pop3 {
   void *user_data;
   char *client;
 
-  mailproto_line_reader lines;
-  mailproto_outq out;
-  mailproto_op op;
+  mailproto_session_io io; /* reader, output, op, fatal code, TLS */
   enum pop3_state state;
-  int fatal; /* sticky fatal code, or 0 */
-  unsigned char started;
-  unsigned char secure;
   unsigned char utf8;        /* the UTF8 command was given (RFC 6856) */
   unsigned char sasl_active; /* the next line is a SASL response */
   unsigned errors;
@@ -145,8 +139,7 @@ struct mailproto_pop3 {
   mailproto_sasl *sasl;
   pop3_login *login;
   enum pop3_failure failure; /* the reply owed after a delay */
-  int reply_code;            /* a policy callback's reply, 0: none */
-  char *reply_text;
+  mailproto_reply reply;     /* a policy callback's reply */
 
   void *account;
   char *user; /* after login */

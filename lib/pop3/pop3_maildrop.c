@@ -128,7 +128,7 @@ int mailproto_pop3_drop_update(mailproto_pop3 *s) {
   /* Without MAILPROTO_EXPUNGE_ONLY_DELETED: exactly these UIDs go. */
   return mailproto_pop3_after_op(
       s, POP3_OP_EXPUNGE,
-      mailproto_store_call_expunge(&s->store, &s->op, POP3_OP_EXPUNGE,
+      mailproto_store_call_expunge(&s->store, &s->io.op, POP3_OP_EXPUNGE,
                                    d->handle, s->ranges, n, 0));
 }
 

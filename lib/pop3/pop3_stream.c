@@ -27,9 +27,9 @@ static int read_more(mailproto_pop3 *s) {
   st->len = 0;
   return mailproto_pop3_after_op(
       s, POP3_OP_READ,
-      mailproto_store_call_read(&s->store, &s->op, POP3_OP_READ, s->drop.handle,
-                                st->uid, st->offset, s->config.output_watermark,
-                                &st->data, &st->len));
+      mailproto_store_call_read(
+          &s->store, &s->io.op, POP3_OP_READ, s->drop.handle, st->uid,
+          st->offset, s->config.output_watermark, &st->data, &st->len));
 }
 
 int mailproto_pop3_stream_message(mailproto_pop3 *s, size_t index, int top,
@@ -72,11 +72,7 @@ int mailproto_pop3_stream_read_done(mailproto_pop3 *s, int rc) {
       return mailproto_pop3_err(s, "[SYS/TEMP] Cannot read message");
     return mailproto_pop3_err(s, "[SYS/PERM] Cannot read message");
   }
-  /* A backend returning more than asked for is trusted no further. */
-  if (st->len > s->config.output_watermark)
-    st->len = s->config.output_watermark;
-  if (!st->data)
-    st->len = 0;
+  /* store_call checked the length against what was asked for. */
   st->offset += st->len;
   int out = 0;
   if (!st->announced) {
@@ -94,11 +90,11 @@ int mailproto_pop3_stream_read_done(mailproto_pop3 *s, int rc) {
 /* The terminating line; a last line without a line end gets one. */
 static int finish(mailproto_pop3 *s) {
   pop3_stream *st = &s->stream;
-  int rc = st->line_start ? 0 : mailproto_outq_write(&s->out, "\r\n", 2);
+  int rc = st->line_start ? 0 : mailproto_outq_write(&s->io.out, "\r\n", 2);
   st->kind = POP3_STREAM_NONE;
   st->data = NULL;
   st->len = 0;
-  return rc == 0 ? mailproto_outq_write(&s->out, ".\r\n", 3) : rc;
+  return rc == 0 ? mailproto_outq_write(&s->io.out, ".\r\n", 3) : rc;
 }
 
 /* Offset of the first CR or LF in p[0..n), or n. */
@@ -134,7 +130,7 @@ static int line_ended(pop3_stream *st) {
  * watermark; each step writes at most the room left plus 2 bytes. */
 static int emit(mailproto_pop3 *s) {
   pop3_stream *st = &s->stream;
-  mailproto_outq *q = &s->out;
+  mailproto_outq *q = &s->io.out;
   int rc = 0;
   while (rc == 0 && st->len > 0 && !mailproto_outq_congested(q)) {
     const uint8_t *p = st->data;
@@ -177,7 +173,7 @@ static int listing_line(mailproto_pop3 *s) {
     st->next++;
   if (st->next >= d->count) {
     st->kind = POP3_STREAM_NONE;
-    return mailproto_outq_write(&s->out, ".\r\n", 3);
+    return mailproto_outq_write(&s->io.out, ".\r\n", 3);
   }
   size_t i = st->next++;
   if (st->kind == POP3_STREAM_LIST)
@@ -192,7 +188,8 @@ int mailproto_pop3_produce(mailproto_pop3 *s) {
   pop3_stream *st = &s->stream;
   int rc = 0;
   while (rc == 0 && mailproto_pop3_streaming(s) &&
-         !mailproto_op_pending(&s->op) && !mailproto_outq_congested(&s->out)) {
+         !mailproto_op_pending(&s->io.op) &&
+         !mailproto_outq_congested(&s->io.out)) {
     if (st->kind != POP3_STREAM_MESSAGE)
       rc = listing_line(s);
     else if (st->len > 0)

@@ -14,7 +14,7 @@
 #include "store/store_call.h"
 
 int mailproto_smtp_auth_mechs(const mailproto_smtp *s, char *out, size_t size) {
-  int n = mailproto_sasl_list(s->config.sasl_mechanisms, s->secure,
+  int n = mailproto_sasl_list(s->config.sasl_mechanisms, s->io.secure,
                               s->config.allow_insecure_auth, out, size);
   return n < 0 ? 0 : n;
 }
@@ -30,7 +30,7 @@ void mailproto_smtp_auth_end(mailproto_smtp *s) {
   s->auth = NULL;
   if (s->state == SMTP_ST_AUTH)
     s->state = SMTP_ST_COMMAND;
-  mailproto_line_reader_set_max(&s->lines, s->config.max_line);
+  mailproto_line_reader_set_max(&s->io.lines, s->config.max_line);
 }
 
 /* Ends the exchange with a reply; `counts` says whether it is a failed
@@ -41,10 +41,7 @@ static int auth_fail(mailproto_smtp *s, int code, const char *enhanced,
   int rc = mailproto_smtp_reply(s, code, enhanced, text);
   if (rc != 0 || !counts)
     return rc;
-  if (s->auth_failures < (unsigned)-1)
-    s->auth_failures++;
-  if (s->config.max_auth_failures != 0 &&
-      s->auth_failures >= s->config.max_auth_failures)
+  if (mailproto_session_count(&s->auth_failures, s->config.max_auth_failures))
     return mailproto_smtp_close_421(s, "4.7.0",
                                     "Error: too many authentication failures");
   return 0;
@@ -84,26 +81,26 @@ static int auth_next(mailproto_smtp *s, int rc) {
   case MAILPROTO_SASL_CHALLENGE:
     /* RFC 4954 4: an empty challenge is "334 " with the space. */
     s->state = SMTP_ST_AUTH;
-    mailproto_line_reader_set_max(&s->lines,
+    mailproto_line_reader_set_max(&s->io.lines,
                                   s->config.max_line > SMTP_AUTH_LINE_MAX
                                       ? s->config.max_line
                                       : SMTP_AUTH_LINE_MAX);
     return mailproto_smtp_replyf(s, 334, NULL, "%s", x->out);
   case MAILPROTO_SASL_CHECK_PASSWORD:
     s->state = SMTP_ST_COMMAND;
-    mailproto_line_reader_set_max(&s->lines, s->config.max_line);
+    mailproto_line_reader_set_max(&s->io.lines, s->config.max_line);
     return mailproto_smtp_after_store(
         s, SMTP_OP_AUTHENTICATE,
         mailproto_store_call_authenticate(
-            &s->store, &s->op, SMTP_OP_AUTHENTICATE, x->authzid, x->authcid,
+            &s->store, &s->io.op, SMTP_OP_AUTHENTICATE, x->authzid, x->authcid,
             x->password, x->password_len, &a->candidate));
   case MAILPROTO_SASL_NEED_SECRET:
     s->state = SMTP_ST_COMMAND;
-    mailproto_line_reader_set_max(&s->lines, s->config.max_line);
+    mailproto_line_reader_set_max(&s->io.lines, s->config.max_line);
     return mailproto_smtp_after_store(
         s, SMTP_OP_SECRET,
         mailproto_store_call_lookup_secret(
-            &s->store, &s->op, SMTP_OP_SECRET, x->authcid, a->secret,
+            &s->store, &s->io.op, SMTP_OP_SECRET, x->authcid, a->secret,
             sizeof a->secret, &a->secret_len, &a->candidate));
   default:
     return auth_error(s, rc < 0 ? rc : MAILPROTO_ERR_INTERNAL);
@@ -127,7 +124,7 @@ int mailproto_smtp_cmd_auth(mailproto_smtp *s, const char *args, size_t len,
   const char *sp = memchr(args, ' ', len);
   size_t name_len = sp ? (size_t)(sp - args) : len;
   const mailproto_sasl_mech *mech = mailproto_sasl_find(args, name_len);
-  int rc = mailproto_sasl_allowed(mech, s->config.sasl_mechanisms, s->secure,
+  int rc = mailproto_sasl_allowed(mech, s->config.sasl_mechanisms, s->io.secure,
                                   s->config.allow_insecure_auth);
   if (rc == MAILPROTO_ERR_ENCRYPTION_REQUIRED)
     /* RFC 4954 6: 538 5.7.11 */
@@ -181,7 +178,7 @@ static int auth_verified(mailproto_smtp *s) {
     return MAILPROTO_ERR_NOMEM;
   }
   mailproto_smtp_policy_begin(s, SMTP_OP_AUTH_POLICY);
-  int rc = s->cb.auth ? s->cb.auth(s, &s->op, s->pending, s->user_data) : 0;
+  int rc = s->cb.auth ? s->cb.auth(s, &s->io.op, s->pending, s->user_data) : 0;
   return mailproto_smtp_policy_end(s, SMTP_OP_AUTH_POLICY, rc);
 }
 

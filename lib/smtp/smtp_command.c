@@ -41,18 +41,6 @@ typedef struct args {
   int present; /* a space followed the verb */
 } args;
 
-static int equals_nocase(const char *a, size_t len, const char *word) {
-  size_t i = 0;
-  for (; i < len && word[i]; i++) {
-    char c = a[i];
-    if (c >= 'a' && c <= 'z')
-      c = (char)(c - 'a' + 'A');
-    if (c != word[i])
-      return 0;
-  }
-  return i == len && word[i] == '\0';
-}
-
 static int has_8bit(const char *t, size_t len) {
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)t[i] >= 0x80)
@@ -106,9 +94,9 @@ static int cmd_hello(mailproto_smtp *s, enum verb v, const args *a) {
     return MAILPROTO_ERR_NOMEM;
   s->pending_verb = (int)v;
   mailproto_smtp_policy_begin(s, SMTP_OP_HELO);
-  int rc = s->cb.helo
-               ? s->cb.helo(s, &s->op, verb_names[v], s->pending, s->user_data)
-               : 0;
+  int rc = s->cb.helo ? s->cb.helo(s, &s->io.op, verb_names[v], s->pending,
+                                   s->user_data)
+                      : 0;
   return mailproto_smtp_policy_end(s, SMTP_OP_HELO, rc);
 }
 
@@ -139,7 +127,7 @@ static int ehlo_keywords(mailproto_smtp *s, char lines[][320]) {
   if (e & MAILPROTO_SMTP_EXT_DSN)
     snprintf(lines[n++], 320, "DSN");
   /* RFC 3207 4.2: not offered again once the transport is secure. */
-  if ((e & MAILPROTO_SMTP_EXT_STARTTLS) && s->cb.start_tls && !s->secure)
+  if ((e & MAILPROTO_SMTP_EXT_STARTTLS) && s->cb.start_tls && !s->io.secure)
     snprintf(lines[n++], 320, "STARTTLS");
   if (e & MAILPROTO_SMTP_EXT_AUTH) {
     char mechs[64];
@@ -231,7 +219,7 @@ static int cmd_mail(mailproto_smtp *s, const char *after_verb, size_t len) {
   m.ret = e.ret;
   m.envid = e.has_envid ? e.envid : NULL;
   mailproto_smtp_policy_begin(s, SMTP_OP_MAIL);
-  int rc = s->cb.mail ? s->cb.mail(s, &s->op, &m, s->user_data) : 0;
+  int rc = s->cb.mail ? s->cb.mail(s, &s->io.op, &m, s->user_data) : 0;
   return mailproto_smtp_policy_end(s, SMTP_OP_MAIL, rc);
 }
 
@@ -275,7 +263,7 @@ static int cmd_rcpt(mailproto_smtp *s, const char *after_verb, size_t len) {
   r.orcpt_type = e.has_orcpt ? e.orcpt_type : NULL;
   r.orcpt = e.has_orcpt ? e.orcpt : NULL;
   mailproto_smtp_policy_begin(s, SMTP_OP_RCPT);
-  int rc = s->cb.rcpt ? s->cb.rcpt(s, &s->op, &r, s->user_data) : 0;
+  int rc = s->cb.rcpt ? s->cb.rcpt(s, &s->io.op, &r, s->user_data) : 0;
   return mailproto_smtp_policy_end(s, SMTP_OP_RCPT, rc);
 }
 
@@ -292,8 +280,8 @@ int mailproto_smtp_rcpt_done(mailproto_smtp *s, int rc) {
   /* The policy's reply (if any) waits for the lookup's result. */
   return mailproto_smtp_after_store(
       s, SMTP_OP_LOOKUP,
-      mailproto_store_call_lookup_recipient(&s->store, &s->op, SMTP_OP_LOOKUP,
-                                            s->pending, &s->rcpt_account));
+      mailproto_store_call_lookup_recipient(
+          &s->store, &s->io.op, SMTP_OP_LOOKUP, s->pending, &s->rcpt_account));
 }
 
 int mailproto_smtp_lookup_done(mailproto_smtp *s, int rc) {
@@ -332,7 +320,7 @@ static int cmd_vrfy(mailproto_smtp *s, const args *a) {
   if (!s->pending)
     return MAILPROTO_ERR_NOMEM;
   mailproto_smtp_policy_begin(s, SMTP_OP_VRFY);
-  int rc = s->cb.vrfy ? s->cb.vrfy(s, &s->op, s->pending, s->user_data) : 0;
+  int rc = s->cb.vrfy ? s->cb.vrfy(s, &s->io.op, s->pending, s->user_data) : 0;
   return mailproto_smtp_policy_end(s, SMTP_OP_VRFY, rc);
 }
 
@@ -367,7 +355,7 @@ static int cmd_help(mailproto_smtp *s) {
 }
 
 static int cmd_starttls(mailproto_smtp *s, const args *a) {
-  if (s->secure)
+  if (s->io.secure)
     return mailproto_smtp_error(s, 503, "5.5.1", "Error: TLS already active");
   /* RFC 3207 4: "501 Syntax error (no parameters allowed)". */
   if (a->present)
@@ -376,8 +364,7 @@ static int cmd_starttls(mailproto_smtp *s, const args *a) {
   if (rc != 0)
     return rc;
   /* Whatever follows in the input is dropped by the feed loop. */
-  s->state = SMTP_ST_TLS;
-  mailproto_line_reader_reset(&s->lines);
+  mailproto_session_tls_begin(&s->io);
   return 0;
 }
 
@@ -456,7 +443,7 @@ int mailproto_smtp_command(mailproto_smtp *s, const mailproto_line *line) {
     verb_len++;
   enum verb v = V_COUNT;
   for (int i = 0; i < V_COUNT; i++)
-    if (equals_nocase(text, verb_len, verb_names[i])) {
+    if (mailproto_session_verb_is(text, verb_len, verb_names[i])) {
       v = (enum verb)i;
       break;
     }

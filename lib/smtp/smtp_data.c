@@ -88,7 +88,8 @@ static int body_write(mailproto_smtp *s, int kind, const uint8_t *p, size_t n) {
   t->stored += n;
   if (s->cb.body)
     s->cb.body(s, p, n, s->user_data);
-  int rc = mailproto_store_call_write(&s->store, &s->op, kind, t->writer, p, n);
+  int rc =
+      mailproto_store_call_write(&s->store, &s->io.op, kind, t->writer, p, n);
   return rc == MAILPROTO_DEFERRED ? 1 : write_result(s, rc);
 }
 
@@ -387,7 +388,7 @@ int mailproto_smtp_cmd_data(mailproto_smtp *s) {
 static int data_start(mailproto_smtp *s) {
   s->txn.data_used = 1;
   mailproto_smtp_policy_begin(s, SMTP_OP_DATA_START);
-  int rc = s->cb.data_start ? s->cb.data_start(s, &s->op, s->user_data) : 0;
+  int rc = s->cb.data_start ? s->cb.data_start(s, &s->io.op, s->user_data) : 0;
   return mailproto_smtp_policy_end(s, SMTP_OP_DATA_START, rc);
 }
 
@@ -436,7 +437,7 @@ int mailproto_smtp_data_start_done(mailproto_smtp *s, int rc) {
   info.size_hint = t->declared_size;
   return mailproto_smtp_after_store(
       s, SMTP_OP_BEGIN,
-      mailproto_store_call_deliver_begin(&s->store, &s->op, SMTP_OP_BEGIN,
+      mailproto_store_call_deliver_begin(&s->store, &s->io.op, SMTP_OP_BEGIN,
                                          t->accounts, t->count, &info,
                                          &t->writer));
 }
@@ -504,7 +505,7 @@ static int finish_message(mailproto_smtp *s) {
   mailproto_smtp_message m;
   describe(s, &m, id, sizeof id);
   mailproto_smtp_policy_begin(s, SMTP_OP_MESSAGE);
-  int rc = s->cb.message ? s->cb.message(s, &s->op, &m, s->user_data) : 0;
+  int rc = s->cb.message ? s->cb.message(s, &s->io.op, &m, s->user_data) : 0;
   return mailproto_smtp_policy_end(s, SMTP_OP_MESSAGE, rc);
 }
 
@@ -535,7 +536,7 @@ int mailproto_smtp_message_done(mailproto_smtp *s, int rc) {
   t->writer = NULL;
   return mailproto_smtp_after_store(
       s, SMTP_OP_COMMIT,
-      mailproto_store_call_deliver_commit(&s->store, &s->op, SMTP_OP_COMMIT,
+      mailproto_store_call_deliver_commit(&s->store, &s->io.op, SMTP_OP_COMMIT,
                                           writer, !s->config.lmtp, t->results,
                                           t->count));
 }

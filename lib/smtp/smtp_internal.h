@@ -19,10 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/line.h"
-#include "core/op.h"
-#include "core/outq.h"
+#include "core/reply.h"
 #include "core/sasl.h"
+#include "core/session.h"
 #include "mailproto/smtp.h"
 #include "smtp/smtp_parse.h"
 
@@ -37,12 +36,13 @@
 #define SMTP_REPLY_SLACK 4096u
 #define SMTP_REPLY_LINE_MAX 512u
 
+/* (After STARTTLS the state stays COMMAND; the plumbing's io.tls drops
+ * input until the transport is secure.) */
 enum smtp_state {
   SMTP_ST_COMMAND, /* reading command lines */
   SMTP_ST_AUTH,    /* reading the client's next SASL response */
   SMTP_ST_DATA,    /* DATA body, up to CRLF.CRLF */
   SMTP_ST_BDAT,    /* the bytes of a BDAT chunk */
-  SMTP_ST_TLS,     /* STARTTLS accepted: input is discarded */
   SMTP_ST_CLOSING  /* the last reply is being flushed */
 };
 
@@ -101,14 +101,6 @@ typedef struct smtp_failure {
   char *owned;
 } smtp_failure;
 
-/* The reply a policy callback chose with mailproto_op_set_reply(). */
-typedef struct smtp_policy_reply {
-  int code; /* 0: none */
-  char enhanced[12];
-  char *text; /* NULL: the default text */
-  int nomem;  /* copying the text failed: the session ends with NOMEM */
-} smtp_policy_reply;
-
 /* The mail transaction: from MAIL to the end of the data or RSET. */
 typedef struct smtp_txn {
   int active;         /* MAIL was accepted */
@@ -158,18 +150,14 @@ struct mailproto_smtp {
   char *client;
   unsigned ext; /* extensions on offer (config, made consistent) */
 
-  mailproto_line_reader lines;
-  mailproto_outq out;
-  mailproto_op op;
-  smtp_policy_reply preply;
+  mailproto_session_io io; /* reader, output, op, fatal code, TLS */
+  /* The reply a policy callback chose with mailproto_op_set_reply(); a
+   * text it could not copy (nomem) ends the session with NOMEM. */
+  mailproto_reply preply;
 
   enum smtp_state state;
-  int started;
-  int fatal;     /* sticky fatal code, or 0 */
-  int secure;    /* the transport is encrypted */
-  int rejected;  /* the connect callback refused: only QUIT works */
-  int tls_asked; /* start_tls was called; waiting for set_secure */
-  int esmtp;     /* the client said EHLO or LHLO, not HELO */
+  int rejected; /* the connect callback refused: only QUIT works */
+  int esmtp;    /* the client said EHLO or LHLO, not HELO */
   unsigned errors;
   unsigned auth_failures;
 

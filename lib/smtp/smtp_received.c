@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/md5.h"
+#include "core/nonce.h"
 #include "smtp/smtp_internal.h"
 
 static void hash_text(mailproto_md5 *m, const char *t) {
@@ -63,13 +64,10 @@ void mailproto_smtp_message_id(const mailproto_smtp *s, char *out,
 void mailproto_smtp_cram_challenge(mailproto_smtp *s, char *out, size_t size) {
   char nonce[17];
   mix(s, ++s->cram_count, nonce, 16);
-  long long stamp = (long long)mailproto_smtp_clock(s).utc;
   /* RFC 2195 2: "<unique.timestamp@hostname>"; the name is cut so the
-   * challenge fits the engine's limit. */
-  char head[64];
-  int n = snprintf(head, sizeof head, "<%s.%lld@", nonce, stamp);
-  size_t room = size > (size_t)n + 2 ? size - (size_t)n - 2 : 0;
-  snprintf(out, size, "%s%.*s>", head, (int)room, s->hostname);
+   * challenge fits the engine's limit (`size` always holds the rest). */
+  (void)mailproto_nonce_challenge(out, size, nonce, mailproto_smtp_clock(s).utc,
+                                  s->hostname);
 }
 
 /* RFC 3848 and RFC 6531 4.3: ESMTP, ESMTPS, ESMTPA, ESMTPSA, LMTP...,
@@ -80,11 +78,12 @@ static void protocol(const mailproto_smtp *s, char *out, size_t size) {
     base = s->config.lmtp ? "UTF8LMTP" : "UTF8SMTP";
   else if (s->config.lmtp)
     base = "LMTP";
-  else if (s->esmtp || s->secure || s->user)
+  else if (s->esmtp || s->io.secure || s->user)
     base = "ESMTP";
   else
     base = "SMTP";
-  snprintf(out, size, "%s%s%s", base, s->secure ? "S" : "", s->user ? "A" : "");
+  snprintf(out, size, "%s%s%s", base, s->io.secure ? "S" : "",
+           s->user ? "A" : "");
 }
 
 int mailproto_smtp_received(mailproto_smtp *s, char *out, size_t size) {

@@ -19,9 +19,9 @@ static int with_enhanced(const mailproto_smtp *s, int code,
 int mailproto_smtp_reply(mailproto_smtp *s, int code, const char *enhanced,
                          const char *text) {
   if (with_enhanced(s, code, enhanced))
-    return mailproto_outq_printf(&s->out, "%03d %s %s\r\n", code, enhanced,
+    return mailproto_outq_printf(&s->io.out, "%03d %s %s\r\n", code, enhanced,
                                  text);
-  return mailproto_outq_printf(&s->out, "%03d %s\r\n", code, text);
+  return mailproto_outq_printf(&s->io.out, "%03d %s\r\n", code, text);
 }
 
 int mailproto_smtp_replyf(mailproto_smtp *s, int code, const char *enhanced,
@@ -37,7 +37,7 @@ int mailproto_smtp_replyf(mailproto_smtp *s, int code, const char *enhanced,
 }
 
 int mailproto_smtp_reply_more(mailproto_smtp *s, int code, const char *text) {
-  return mailproto_outq_printf(&s->out, "%03d-%s\r\n", code, text);
+  return mailproto_outq_printf(&s->io.out, "%03d-%s\r\n", code, text);
 }
 
 int mailproto_smtp_close_421(mailproto_smtp *s, const char *enhanced,
@@ -51,9 +51,7 @@ int mailproto_smtp_error(mailproto_smtp *s, int code, const char *enhanced,
   int rc = mailproto_smtp_reply(s, code, enhanced, text);
   if (rc != 0)
     return rc;
-  if (s->errors < (unsigned)-1)
-    s->errors++;
-  if (s->config.max_errors != 0 && s->errors >= s->config.max_errors)
+  if (mailproto_session_count(&s->errors, s->config.max_errors))
     return mailproto_smtp_close_421(s, "4.7.0", "Error: too many errors");
   return 0;
 }
@@ -77,8 +75,7 @@ void mailproto_smtp_store_failure(int rc, smtp_reply *out) {
 /* ------------------------------------------------------------------ */
 
 void mailproto_smtp_policy_clear(mailproto_smtp *s) {
-  mailproto_mem_free(&s->alloc, s->preply.text);
-  memset(&s->preply, 0, sizeof s->preply);
+  mailproto_reply_clear(&s->preply, &s->alloc);
 }
 
 /* The 2xx codes a callback may answer with for each decision; rejections
@@ -107,33 +104,16 @@ static int code_allowed(int kind, int code) {
 
 int mailproto_smtp_set_policy_reply(mailproto_op *op, int code,
                                     const char *enhanced, const char *text) {
+  /* One line of text, which keeps the reply within RFC 5321's 512 octets;
+   * UTF-8 may pass (RFC 6531 3.7.4 lets SMTPUTF8 servers use it). */
+  static const mailproto_reply_rules rules = {SMTP_POLICY_TEXT_MAX, 0};
   mailproto_smtp *s = op->owner;
   if (!smtp_op_is_policy(op->kind))
     return MAILPROTO_ERR_STATE;
   if (!code_allowed(op->kind, code))
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  mailproto_smtp_policy_clear(s);
-  s->preply.code = code;
-  if (enhanced && strlen(enhanced) < sizeof s->preply.enhanced)
-    memcpy(s->preply.enhanced, enhanced, strlen(enhanced) + 1);
-  if (!text)
-    return 0;
-  /* One line of text: control characters could forge further replies, so
-   * they become spaces; the length keeps the line within RFC 5321's 512
-   * octets. */
-  size_t len = strlen(text);
-  if (len > SMTP_POLICY_TEXT_MAX)
-    len = SMTP_POLICY_TEXT_MAX;
-  char *copy = mailproto_mem_strndup(&s->alloc, text, len);
-  if (!copy) {
-    s->preply.nomem = 1;
-    return MAILPROTO_ERR_NOMEM;
-  }
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)copy[i] < 0x20 || copy[i] == 0x7f)
-      copy[i] = ' ';
-  s->preply.text = copy;
-  return 0;
+  return mailproto_reply_set(&s->preply, &s->alloc, &rules, code, enhanced,
+                             text);
 }
 
 int mailproto_smtp_verdict(mailproto_smtp *s, int rc) {

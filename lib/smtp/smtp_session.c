@@ -1,9 +1,11 @@
 /*
  * The SMTP/LMTP session: its lifecycle, the feed loop, the contract's
  * queries, the op sink that resumes deferred steps, and STARTTLS
- * (RFC 3207). The shape follows the session contract of DESIGN.md: every
- * entry point corks the output, does its work and ends in end_batch(),
- * which sends what was queued and makes failures sticky.
+ * (RFC 3207). The session contract of DESIGN.md comes from the shared
+ * plumbing (core/session.h): every entry point opens a batch with
+ * mailproto_session_enter(), does its work and ends in end_batch(), which
+ * sends what was queued, makes failures sticky and starts TLS once the
+ * 220 is out.
  */
 #include <stddef.h>
 #include <string.h>
@@ -23,8 +25,6 @@
 
 void mailproto_smtp_config_init(mailproto_smtp_config *config,
                                 size_t struct_size) {
-  if (!config || struct_size < sizeof(size_t))
-    return;
   mailproto_smtp_config d;
   memset(&d, 0, sizeof d);
   d.hostname = "localhost";
@@ -38,18 +38,12 @@ void mailproto_smtp_config_init(mailproto_smtp_config *config,
   d.sasl_mechanisms = MAILPROTO_SASL_ALL;
   d.bare_eol = MAILPROTO_SMTP_BARE_EOL_REJECT;
   d.add_received = 1;
-  /* A caller built against an older header has a shorter struct. */
-  memcpy(config, &d, struct_size < sizeof d ? struct_size : sizeof d);
-  config->struct_size = struct_size;
+  mailproto_session_init_sized(config, struct_size, &d, sizeof d);
 }
 
 void mailproto_smtp_callbacks_init(mailproto_smtp_callbacks *callbacks,
                                    size_t struct_size) {
-  if (!callbacks || struct_size < sizeof(size_t))
-    return;
-  memset(callbacks, 0,
-         struct_size < sizeof *callbacks ? struct_size : sizeof *callbacks);
-  callbacks->struct_size = struct_size;
+  mailproto_session_init_sized(callbacks, struct_size, NULL, sizeof *callbacks);
 }
 
 /* ------------------------------------------------------------------ */
@@ -59,47 +53,21 @@ void mailproto_smtp_callbacks_init(mailproto_smtp_callbacks *callbacks,
 static int send_to_transport(void *owner, const uint8_t *data, size_t len,
                              size_t *sent) {
   mailproto_smtp *s = owner;
-  ptrdiff_t n = s->cb.send(s, data, len, s->user_data);
-  /* A fatal code of ours is passed on; anything else negative, or a claim
-   * to have taken more than offered, is the callback failing. */
-  if (n < 0 || (size_t)n > len)
-    return n < 0 && n >= MAILPROTO_ERR_CLOSED && mailproto_is_fatal((int)n)
-               ? (int)n
-               : MAILPROTO_ERR_CALLBACK_FAILURE;
-  *sent = (size_t)n;
-  return 0;
+  return mailproto_session_sent(s->cb.send(s, data, len, s->user_data), len,
+                                sent);
 }
 
-/* The session can no longer be used: nothing more is sent. */
-static int fail(mailproto_smtp *s, int code) {
-  if (!mailproto_is_fatal(code))
-    code = MAILPROTO_ERR_INTERNAL;
-  if (!s->fatal)
-    s->fatal = code;
-  mailproto_outq_discard(&s->out);
-  return s->fatal;
+static int start_tls(void *owner) {
+  mailproto_smtp *s = owner;
+  return s->cb.start_tls(s, s->user_data);
 }
 
-/* RFC 3207 4: the TLS negotiation starts once the 220 reply is out. */
-static int maybe_start_tls(mailproto_smtp *s) {
-  if (s->state != SMTP_ST_TLS || s->tls_asked ||
-      mailproto_outq_pending(&s->out) > 0)
-    return 0;
-  s->tls_asked = 1;
-  int rc = s->cb.start_tls(s, s->user_data);
-  return rc < 0 ? (mailproto_is_fatal(rc) ? rc : MAILPROTO_ERR_CALLBACK_FAILURE)
-                : 0;
-}
-
-/* Every entry point ends here: send what the batch queued, and make any
- * failure sticky. */
+/* Every entry point ends here: send what the batch queued, make any
+ * failure sticky, start TLS once the 220 is out (RFC 3207 4), and give
+ * back the buffers of a burst. No reply is produced across calls, so
+ * nothing keeps the session busy but a deferred op. */
 static int end_batch(mailproto_smtp *s, int rc) {
-  int sent = mailproto_outq_uncork(&s->out);
-  if (rc >= 0 && sent < 0)
-    rc = sent;
-  if (rc >= 0 && !s->fatal)
-    rc = maybe_start_tls(s);
-  return rc < 0 ? fail(s, rc) : 0;
+  return mailproto_session_leave(&s->io, rc, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -158,18 +126,18 @@ static int resume(mailproto_smtp *s, int kind, int rc) {
     return MAILPROTO_ERR_INTERNAL;
   }
   /* A policy's reply text is not needed once its step is over. */
-  if (smtp_op_is_policy(kind) && !mailproto_op_pending(&s->op))
+  if (smtp_op_is_policy(kind) && !mailproto_op_pending(&s->io.op))
     mailproto_smtp_policy_clear(s);
   return out;
 }
 
 void mailproto_smtp_policy_begin(mailproto_smtp *s, int kind) {
   mailproto_smtp_policy_clear(s);
-  mailproto_op_begin(&s->op, kind);
+  mailproto_op_begin(&s->io.op, kind);
 }
 
 int mailproto_smtp_policy_end(mailproto_smtp *s, int kind, int rc) {
-  rc = mailproto_op_end(&s->op, rc);
+  rc = mailproto_op_end(&s->io.op, rc);
   if (rc == MAILPROTO_DEFERRED)
     return 0;
   /* Any other positive value is a callback bug: a temporary failure. */
@@ -184,9 +152,9 @@ int mailproto_smtp_after_store(mailproto_smtp *s, int kind, int rc) {
 
 static int sink_complete(mailproto_op *op, int status) {
   mailproto_smtp *s = op->owner;
-  if (s->fatal)
-    return s->fatal;
-  mailproto_outq_cork(&s->out);
+  int rc = mailproto_session_resume(&s->io);
+  if (rc != 0)
+    return rc;
   return end_batch(s, resume(s, op->kind, status));
 }
 
@@ -203,18 +171,6 @@ mailproto_datetime mailproto_smtp_clock(mailproto_smtp *s) {
 /* ------------------------------------------------------------------ */
 /* Creation                                                            */
 /* ------------------------------------------------------------------ */
-
-/* Copies a caller's struct that may come from an older header (a smaller
- * struct_size) over the defaults in `dst`. */
-static int copy_sized(void *dst, size_t dst_size, const void *src,
-                      size_t min_size) {
-  size_t n = *(const size_t *)src;
-  if (n < min_size)
-    return MAILPROTO_ERR_INVALID_ARGUMENT;
-  memcpy(dst, src, n < dst_size ? n : dst_size);
-  *(size_t *)dst = dst_size;
-  return 0;
-}
 
 static int text_ok(const char *t, size_t max) {
   size_t len = strlen(t);
@@ -253,14 +209,15 @@ int mailproto_smtp_new(const mailproto_smtp_config *config,
   mailproto_smtp_config_init(&cfg, sizeof cfg);
   mailproto_smtp_callbacks_init(&cb, sizeof cb);
   if (!callbacks || !store ||
-      copy_sized(&cb, sizeof cb, callbacks,
-                 offsetof(mailproto_smtp_callbacks, send) + sizeof cb.send) !=
-          0 ||
+      mailproto_session_copy_sized(&cb, sizeof cb, callbacks,
+                                   offsetof(mailproto_smtp_callbacks, send) +
+                                       sizeof cb.send) != 0 ||
       !cb.send)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (config && copy_sized(&cfg, sizeof cfg, config,
-                           offsetof(mailproto_smtp_config, allocator) +
-                               sizeof cfg.allocator) != 0)
+  if (config &&
+      mailproto_session_copy_sized(&cfg, sizeof cfg, config,
+                                   offsetof(mailproto_smtp_config, allocator) +
+                                       sizeof cfg.allocator) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   cfg.lmtp = cfg.lmtp != 0;
   if (!config_ok(&cfg))
@@ -301,11 +258,16 @@ int mailproto_smtp_new(const mailproto_smtp_config *config,
   /* RFC 3030 3: BINARYMIME can only be used with CHUNKING. */
   if (!(s->ext & MAILPROTO_SMTP_EXT_CHUNKING))
     s->ext &= ~MAILPROTO_SMTP_EXT_BINARYMIME;
-  s->secure = cfg.secure != 0;
-  mailproto_line_reader_init(&s->lines, &s->alloc, cfg.max_line);
-  mailproto_outq_init(&s->out, &s->alloc, limit, cfg.output_watermark,
-                      send_to_transport, s);
-  mailproto_op_init(&s->op, &smtp_sink, s);
+  mailproto_session_setup io = {.alloc = &s->alloc,
+                                .max_line = cfg.max_line,
+                                .out_limit = limit,
+                                .watermark = cfg.output_watermark,
+                                .send = send_to_transport,
+                                .start_tls = start_tls,
+                                .sink = &smtp_sink,
+                                .owner = s,
+                                .secure = cfg.secure};
+  mailproto_session_init(&s->io, &io);
   s->state = SMTP_ST_COMMAND;
   s->dstate = SMTP_D_BOL;
   *out = s;
@@ -315,13 +277,13 @@ int mailproto_smtp_new(const mailproto_smtp_config *config,
 void mailproto_smtp_free(mailproto_smtp *s) {
   if (!s)
     return;
-  /* A store op is cancelled through the store; a policy callback's op is
-   * simply abandoned (the application was told not to complete it). */
-  if (mailproto_op_pending(&s->op)) {
-    if (!smtp_op_is_policy(s->op.kind))
-      mailproto_store_call_cancel(&s->store, &s->op);
-    s->op.state = MAILPROTO_OP_IDLE;
-  }
+  /* A store op is cancelled through the store (a handle its hook was to
+   * hand over, a writer, recipient or login account, is then the
+   * backend's, and cleared); a policy callback's op is simply abandoned
+   * by mailproto_session_free() (the application was told not to
+   * complete it). */
+  if (!smtp_op_is_policy(s->io.op.kind))
+    mailproto_store_call_cancel(&s->store, &s->io.op);
   mailproto_smtp_auth_end(s);
   mailproto_smtp_txn_reset(s);
   mailproto_store_call_release_account(&s->store, s->rcpt_account);
@@ -333,8 +295,7 @@ void mailproto_smtp_free(mailproto_smtp *s) {
   mailproto_mem_free(&s->alloc, s->client);
   mailproto_mem_free(&s->alloc, s->hostname);
   mailproto_mem_free(&s->alloc, s->greeting);
-  mailproto_line_reader_free(&s->lines);
-  mailproto_outq_free(&s->out);
+  mailproto_session_free(&s->io);
   mailproto_allocator alloc = s->alloc;
   mailproto_mem_free(&alloc, s);
 }
@@ -342,7 +303,7 @@ void mailproto_smtp_free(mailproto_smtp *s) {
 int mailproto_smtp_set_client(mailproto_smtp *s, const char *address) {
   if (!s || !address)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (s->started)
+  if (s->io.started)
     return MAILPROTO_ERR_STATE;
   /* It goes into a Received: comment, so no comment delimiters either. */
   if (!text_ok(address, SMTP_CLIENT_MAX) || strpbrk(address, "()\\ "))
@@ -390,16 +351,12 @@ int mailproto_smtp_connect_done(mailproto_smtp *s, int rc) {
 int mailproto_smtp_start(mailproto_smtp *s) {
   if (!s)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (s->fatal)
-    return s->fatal;
-  if (s->started)
-    return MAILPROTO_ERR_STATE;
-  s->started = 1;
+  int rc = mailproto_session_start(&s->io);
+  if (rc != 0)
+    return rc;
   mailproto_smtp_make_tag(s);
-  mailproto_outq_cork(&s->out);
   mailproto_smtp_policy_begin(s, SMTP_OP_CONNECT);
-  int rc =
-      s->cb.connect ? s->cb.connect(s, &s->op, s->client, s->user_data) : 0;
+  rc = s->cb.connect ? s->cb.connect(s, &s->io.op, s->client, s->user_data) : 0;
   return end_batch(s, mailproto_smtp_policy_end(s, SMTP_OP_CONNECT, rc));
 }
 
@@ -410,16 +367,13 @@ int mailproto_smtp_start(mailproto_smtp *s) {
 /* Whether input may be consumed now. Bytes after STARTTLS are consumed
  * (and dropped) even while the 220 is still queued. */
 static int can_consume(const mailproto_smtp *s) {
-  if (!s->started || s->fatal || s->state == SMTP_ST_CLOSING ||
-      mailproto_op_pending(&s->op))
-    return 0;
-  return s->state == SMTP_ST_TLS || !mailproto_outq_congested(&s->out);
+  return mailproto_session_can_read(&s->io) && s->state != SMTP_ST_CLOSING;
 }
 
 static int read_line(mailproto_smtp *s, const uint8_t *in, size_t len,
                      size_t *used) {
   mailproto_line line;
-  int got = mailproto_line_read(&s->lines, in, len, used, &line);
+  int got = mailproto_line_read(&s->io.lines, in, len, used, &line);
   if (got <= 0)
     return got;
   if (s->state == SMTP_ST_AUTH)
@@ -431,21 +385,15 @@ ptrdiff_t mailproto_smtp_feed(mailproto_smtp *s, const uint8_t *data,
                               size_t len) {
   if (!s || (!data && len))
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (s->fatal)
-    return s->fatal;
-  if (!s->started)
-    return MAILPROTO_ERR_STATE;
+  int rc = mailproto_session_enter(&s->io);
+  if (rc != 0)
+    return rc;
   size_t used = 0;
-  int rc = 0;
-  mailproto_outq_cork(&s->out);
-  while (rc == 0 && used < len && can_consume(s)) {
+  /* RFC 3207 4.2: nothing the client sent before the handshake may count
+   * as a command after it (the loop drops it). */
+  while (mailproto_session_feeding(&s->io, rc, &used, len, can_consume(s))) {
     size_t n = 0;
     switch (s->state) {
-    case SMTP_ST_TLS:
-      /* RFC 3207 4.2 (CVE-2011-0411 class): nothing the client sent
-       * before the handshake may count as a command after it. */
-      n = len - used;
-      break;
     case SMTP_ST_DATA:
       rc = mailproto_smtp_data_feed(s, data + used, len - used, &n);
       break;
@@ -458,19 +406,14 @@ ptrdiff_t mailproto_smtp_feed(mailproto_smtp *s, const uint8_t *data,
     }
     used += n;
   }
-  rc = end_batch(s, rc);
-  return rc < 0 ? rc : (ptrdiff_t)used;
+  return mailproto_session_fed(&s->io, rc, used, 0);
 }
 
 int mailproto_smtp_writable(mailproto_smtp *s) {
   if (!s)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (s->fatal)
-    return s->fatal;
-  if (!s->started)
-    return MAILPROTO_ERR_STATE;
-  mailproto_outq_cork(&s->out);
-  return end_batch(s, 0);
+  int rc = mailproto_session_flush(&s->io);
+  return rc != 0 ? rc : mailproto_session_settle(&s->io, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -492,18 +435,16 @@ void mailproto_smtp_forget_client(mailproto_smtp *s) {
 int mailproto_smtp_set_secure(mailproto_smtp *s) {
   if (!s)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (!s->started) {
-    s->secure = 1;
-    return 0;
-  }
-  if (s->fatal || s->state != SMTP_ST_TLS || !s->tls_asked)
+  if (s->io.fatal)
     return MAILPROTO_ERR_STATE;
+  /* Before start: implicit TLS (port 465). */
+  int was_started = s->io.started;
+  int rc = mailproto_session_tls_done(&s->io);
+  if (rc != 0 || !was_started)
+    return rc;
   /* RFC 3207 4.2: back to the state right after the greeting; no new
    * greeting is sent, the client starts with EHLO. */
   mailproto_smtp_forget_client(s);
-  mailproto_line_reader_reset(&s->lines);
-  s->secure = 1;
-  s->tls_asked = 0;
   s->state = SMTP_ST_COMMAND;
   return 0;
 }
@@ -517,15 +458,11 @@ int mailproto_smtp_want_read(const mailproto_smtp *s) {
 }
 
 int mailproto_smtp_want_write(const mailproto_smtp *s) {
-  return s && s->started && !s->fatal && mailproto_outq_pending(&s->out) > 0;
+  return s && mailproto_session_want_write(&s->io, 0);
 }
 
 int mailproto_smtp_closed(const mailproto_smtp *s) {
-  if (!s || !s->started)
-    return 0;
-  return s->fatal ||
-         (s->state == SMTP_ST_CLOSING && mailproto_outq_pending(&s->out) == 0 &&
-          !mailproto_op_pending(&s->op));
+  return s && mailproto_session_closed(&s->io, s->state == SMTP_ST_CLOSING);
 }
 
 const char *mailproto_smtp_helo(const mailproto_smtp *s) {

@@ -6,23 +6,6 @@
 #include "store/memstore_internal.h"
 #include "store/store_util.h"
 
-int mailproto_memstore_grow(mailproto_memstore *s, void **array, size_t *cap,
-                            size_t need, size_t elem) {
-  if (need <= *cap)
-    return 0;
-  size_t n = *cap < 8 ? 8 : *cap;
-  while (n < need) {
-    if (mailproto_size_mul(n, 2, &n) != 0)
-      return MAILPROTO_ERR_NOMEM;
-  }
-  void *p = mailproto_mem_reallocarray(&s->alloc, *array, n, elem);
-  if (!p)
-    return MAILPROTO_ERR_NOMEM;
-  *array = p;
-  *cap = n;
-  return 0;
-}
-
 static mailproto_datetime system_now(void *arg) {
   (void)arg;
   mailproto_datetime dt = {(int64_t)time(NULL), 0};
@@ -170,23 +153,9 @@ void mailproto_memstore_free(mailproto_memstore *s) {
 
 static ms_user *find_user(const mailproto_memstore *s, const char *name,
                           size_t len, int fold) {
-  for (size_t i = 0; i < s->user_count; i++) {
-    ms_user *u = s->users[i];
-    if (strlen(u->name) != len)
-      continue;
-    size_t k = 0;
-    for (; k < len; k++) {
-      unsigned char a = (unsigned char)u->name[k], b = (unsigned char)name[k];
-      if (fold) {
-        a = (unsigned char)(a >= 'A' && a <= 'Z' ? a + 32 : a);
-        b = (unsigned char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
-      }
-      if (a != b)
-        break;
-    }
-    if (k == len)
-      return u;
-  }
+  for (size_t i = 0; i < s->user_count; i++)
+    if (mailproto_store_user_is(s->users[i]->name, name, len, fold))
+      return s->users[i];
   return NULL;
 }
 
@@ -207,8 +176,8 @@ int mailproto_memstore_add_user(mailproto_memstore *s, const char *name,
   if (find_user(s, name, strlen(name), 1))
     return MAILPROTO_ERR_EXISTS;
 
-  int rc = mailproto_memstore_grow(s, (void **)&s->users, &s->user_cap,
-                                   s->user_count + 1, sizeof *s->users);
+  int rc = mailproto_store_grow(&s->alloc, (void **)&s->users, &s->user_cap,
+                                s->user_count + 1, sizeof *s->users);
   if (rc != 0)
     return rc;
   ms_user *u = mailproto_mem_calloc(&s->alloc, 1, sizeof *u);
@@ -220,8 +189,8 @@ int mailproto_memstore_add_user(mailproto_memstore *s, const char *name,
   ms_mailbox *inbox = NULL;
   if (u->name && u->password)
     inbox = mailproto_memstore_mailbox_new(s, u, "INBOX");
-  rc = inbox ? mailproto_memstore_grow(s, (void **)&u->boxes, &u->box_cap, 1,
-                                       sizeof *u->boxes)
+  rc = inbox ? mailproto_store_grow(&s->alloc, (void **)&u->boxes, &u->box_cap,
+                                    1, sizeof *u->boxes)
              : MAILPROTO_ERR_NOMEM;
   if (rc == 0)
     rc = mailproto_memstore_make_selectable(s, inbox);
@@ -257,20 +226,11 @@ int mailproto_memstore_hook_authenticate(void *ctx, mailproto_op *op,
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   *account = NULL;
   ms_user *u = find_user(s, authcid, strlen(authcid), 0);
-  /* No proxy authorisation: acting as someone else is refused (RFC 4616
-   * lets the server decide). */
-  if (authzid && *authzid && strcmp(authzid, authcid) != 0)
-    return MAILPROTO_ERR_AUTH_FAILED;
-  if (!u)
-    return MAILPROTO_ERR_AUTH_FAILED;
-  /* Compare every byte whatever differs first, so timing does not tell how
-   * much of a guess was right. */
-  unsigned diff = password_len != u->password_len;
-  for (size_t i = 0; i < password_len; i++)
-    diff |= (unsigned)((unsigned char)password[i] ^
-                       (unsigned char)u->password[i % (u->password_len + 1)]);
-  if (diff)
-    return MAILPROTO_ERR_AUTH_FAILED;
+  int rc = mailproto_store_password_check(
+      authzid, authcid, u ? u->password : NULL, u ? u->password_len : 0,
+      password, password_len);
+  if (rc != 0)
+    return rc;
   *account = u;
   return 0;
 }
@@ -304,10 +264,7 @@ int mailproto_memstore_hook_lookup_recipient(void *ctx, mailproto_op *op,
   if (!s || !address || !account)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   *account = NULL;
-  /* The local part ends at the last '@' (a quoted local part may hold
-   * '@' itself); the domain is not ours to judge. */
-  const char *at = strrchr(address, '@');
-  size_t len = at ? (size_t)(at - address) : strlen(address);
+  size_t len = mailproto_store_local_part(address);
   ms_user *u = len ? find_user(s, address, len, 1) : NULL;
   if (!u)
     return MAILPROTO_ERR_NOT_FOUND;

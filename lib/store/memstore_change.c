@@ -83,24 +83,6 @@ static void remove_selected(mailproto_memstore *s, ms_mailbox *mb,
   mb->count = write + (mb->count - read);
 }
 
-static void new_flags(mailproto_flag_mode mode, const ms_msg *m, uint32_t flags,
-                      uint64_t keywords, uint8_t *nf, uint64_t *nk) {
-  switch (mode) {
-  case MAILPROTO_FLAGS_ADD:
-    *nf = (uint8_t)(m->flags | flags);
-    *nk = m->keywords | keywords;
-    break;
-  case MAILPROTO_FLAGS_REMOVE:
-    *nf = (uint8_t)(m->flags & ~flags);
-    *nk = m->keywords & ~keywords;
-    break;
-  default:
-    *nf = (uint8_t)flags;
-    *nk = keywords;
-    break;
-  }
-}
-
 int mailproto_memstore_hook_set_flags(
     void *ctx, mailproto_op *op, void *mailbox,
     const mailproto_uid_range *ranges, size_t range_count,
@@ -108,10 +90,8 @@ int mailproto_memstore_hook_set_flags(
     size_t keyword_count, uint64_t unchanged_since) {
   mailproto_memstore *s = ctx;
   ms_handle *h = mailbox;
-  if (!s || !op || !h || (flags & ~MAILPROTO_FLAGS_SETTABLE) ||
-      (keyword_count && !keywords) ||
-      (mode != MAILPROTO_FLAGS_REPLACE && mode != MAILPROTO_FLAGS_ADD &&
-       mode != MAILPROTO_FLAGS_REMOVE))
+  if (!s || !op || !h ||
+      mailproto_store_flag_args(mode, flags, keywords, keyword_count) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   ms_mailbox *mb = h->mb;
   if (h->flags & MAILPROTO_OPEN_READONLY)
@@ -141,7 +121,8 @@ int mailproto_memstore_hook_set_flags(
       rc = mailproto_op_add_modified(op, m->uid);
       continue;
     }
-    new_flags(mode, m, flags, mask, &nf, &nk);
+    mailproto_store_apply_flags(mode, m->flags, m->keywords, flags, mask, &nf,
+                                &nk);
     changes += nf != m->flags || nk != m->keywords || unchanged_since;
   }
   if (rc == 0)
@@ -163,7 +144,8 @@ int mailproto_memstore_hook_set_flags(
       uint64_t nk;
       if (unchanged_since && m->modseq > unchanged_since)
         continue;
-      new_flags(mode, m, flags, mask, &nf, &nk);
+      mailproto_store_apply_flags(mode, m->flags, m->keywords, flags, mask, &nf,
+                                  &nk);
       if (nf == m->flags && nk == m->keywords && !unchanged_since)
         continue;
       mb->seen += (size_t)((nf & MAILPROTO_FLAG_SEEN) != 0) -
@@ -249,8 +231,8 @@ int mailproto_memstore_hook_copy(void *ctx, mailproto_op *op, void *mailbox,
   if (rc == 0 && mailproto_size_add(dst->count, n, &need) != 0)
     rc = MAILPROTO_ERR_NOMEM;
   if (rc == 0)
-    rc = mailproto_memstore_grow(s, (void **)&dst->msgs, &dst->cap, need,
-                                 sizeof *dst->msgs);
+    rc = mailproto_store_grow(&s->alloc, (void **)&dst->msgs, &dst->cap, need,
+                              sizeof *dst->msgs);
   if (rc == 0 && move)
     rc = mailproto_memstore_log_reserve(s, src, n);
   if (rc == 0)

@@ -39,7 +39,7 @@
 typedef struct ms_body {
   size_t refs;
   size_t len;    /* stored bytes */
-  uint64_t size; /* with every bare LF counted as CRLF */
+  uint64_t size; /* RFC822.SIZE: bare CRs and LFs count as CRLF */
   uint8_t data[];
 } ms_body;
 
@@ -131,8 +131,6 @@ struct mailproto_memstore {
 
 /* ---- memstore.c: store-wide helpers ---- */
 
-int mailproto_memstore_grow(mailproto_memstore *s, void **array, size_t *cap,
-                            size_t need, size_t elem);
 mailproto_datetime mailproto_memstore_now(mailproto_memstore *s);
 /* 0 or LIMIT when the counter is spent. */
 int mailproto_memstore_next_uidvalidity(mailproto_memstore *s, uint32_t *out);
@@ -172,9 +170,6 @@ void mailproto_memstore_keywords_free(mailproto_memstore *s,
 
 /* ---- memstore_tree.c: the mailbox tree ---- */
 
-/* Checks `name` and writes its canonical form (INBOX upper-cased) into
- * `out` (MAILPROTO_MAILBOX_NAME_MAX + 1 bytes). 0 or BAD_NAME. */
-int mailproto_memstore_canon(const char *name, char *out);
 /* The mailbox named `name` (canonical) or NULL. */
 ms_mailbox *mailproto_memstore_find(const ms_user *u, const char *name);
 /* The selectable mailbox named `name` (any form), or NULL; sets *rc to

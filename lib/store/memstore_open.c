@@ -85,8 +85,8 @@ int mailproto_memstore_log_reserve(mailproto_memstore *s, ms_mailbox *mb,
   size_t need;
   if (mailproto_size_add(mb->log_len, extra, &need) != 0)
     return MAILPROTO_ERR_NOMEM;
-  return mailproto_memstore_grow(s, (void **)&mb->log, &mb->log_cap, need,
-                                 sizeof *mb->log);
+  return mailproto_store_grow(&s->alloc, (void **)&mb->log, &mb->log_cap, need,
+                              sizeof *mb->log);
 }
 
 void mailproto_memstore_log_add(ms_mailbox *mb, uint32_t uid, uint64_t modseq,
@@ -160,18 +160,6 @@ void mailproto_memstore_empty(mailproto_memstore *s, ms_mailbox *mb,
 
 /* ---- \Recent ---- */
 
-static int is_recent(const ms_handle *h, uint32_t uid) {
-  size_t lo = 0, hi = h->recent_count;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (h->recent[mid].last < uid)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < h->recent_count && h->recent[lo].first <= uid;
-}
-
 /* Messages of the mailbox with a UID in [first, last]. */
 static size_t count_between(const ms_mailbox *mb, uint32_t first,
                             uint32_t last) {
@@ -180,23 +168,8 @@ static size_t count_between(const ms_mailbox *mb, uint32_t first,
 }
 
 static int recent_reserve(mailproto_memstore *s, ms_handle *h) {
-  return mailproto_memstore_grow(s, (void **)&h->recent, &h->recent_cap,
-                                 h->recent_count + 1, sizeof *h->recent);
-}
-
-/* UIDs [first, uidnext) become \Recent in h (room reserved before). */
-static void recent_add(ms_handle *h, uint32_t first, uint32_t uidnext) {
-  if (first >= uidnext)
-    return;
-  mailproto_uid_range *last =
-      h->recent_count ? &h->recent[h->recent_count - 1] : NULL;
-  if (last && last->last + 1 == first)
-    last->last = uidnext - 1;
-  else {
-    h->recent[h->recent_count].first = first;
-    h->recent[h->recent_count].last = uidnext - 1;
-    h->recent_count++;
-  }
+  return mailproto_store_grow(&s->alloc, (void **)&h->recent, &h->recent_cap,
+                              h->recent_count + 1, sizeof *h->recent);
 }
 
 /*
@@ -213,7 +186,8 @@ static uint32_t recent_start(const ms_handle *h) {
 
 static void recent_commit(ms_handle *h, uint32_t from) {
   ms_mailbox *mb = h->mb;
-  recent_add(h, from, mb->uidnext);
+  /* Room was reserved before. */
+  mailproto_uid_ranges_add(h->recent, &h->recent_count, from, mb->uidnext);
   if (!(h->flags & MAILPROTO_OPEN_READONLY))
     mb->recent_from = mb->uidnext;
 }
@@ -227,14 +201,8 @@ void mailproto_memstore_fill_status(const ms_mailbox *mb, const ms_handle *h,
   } else {
     recent = mb->count - mailproto_memstore_lower_bound(mb, mb->recent_from);
   }
-  /* A caller built against an older header gets only the fields it
-   * knows; one that left struct_size unset gets them all. */
-  size_t size = st->struct_size;
-  if (size < sizeof(size_t) || size > sizeof *st)
-    size = sizeof *st;
   mailproto_mailbox_status full;
   memset(&full, 0, sizeof full);
-  full.struct_size = size;
   full.messages = (uint32_t)mb->count;
   full.recent = (uint32_t)recent;
   full.unseen = (uint32_t)(mb->count - mb->seen);
@@ -243,7 +211,7 @@ void mailproto_memstore_fill_status(const ms_mailbox *mb, const ms_handle *h,
   full.uidvalidity = mb->uidvalidity;
   full.size = mb->size;
   full.highest_modseq = mb->modseq;
-  memcpy(st, &full, size);
+  mailproto_store_put_status(st, &full);
 }
 
 static int report_message(mailproto_op *op, const ms_handle *h, const ms_msg *m,
@@ -253,7 +221,8 @@ static int report_message(mailproto_op *op, const ms_handle *h, const ms_msg *m,
   info.struct_size = sizeof info;
   info.uid = m->uid;
   info.flags = m->flags;
-  if (m->uid >= new_recent || is_recent(h, m->uid))
+  if (m->uid >= new_recent ||
+      mailproto_uid_ranges_has(h->recent, h->recent_count, m->uid))
     info.flags |= MAILPROTO_FLAG_RECENT;
   info.keywords = m->keywords;
   info.size = m->body->size;

@@ -9,10 +9,6 @@
 /* Most levels a valid name can have ("a/b/c/..."), so most parents. */
 #define MAX_LEVELS (MAILPROTO_MAILBOX_NAME_MAX / 2 + 1)
 
-int mailproto_memstore_canon(const char *name, char *out) {
-  return mailproto_store_canon_name(name, out);
-}
-
 /* Index of the first mailbox whose name is >= key. */
 static size_t lower_bound(const ms_user *u, const char *key) {
   size_t lo = 0, hi = u->box_count;
@@ -35,7 +31,7 @@ ms_mailbox *mailproto_memstore_find(const ms_user *u, const char *name) {
 ms_mailbox *mailproto_memstore_find_selectable(const ms_user *u,
                                                const char *name, int *rc) {
   char canon[MAILPROTO_MAILBOX_NAME_MAX + 1];
-  if (mailproto_memstore_canon(name, canon) != 0) {
+  if (mailproto_store_canon_name(name, canon) != 0) {
     *rc = MAILPROTO_ERR_BAD_NAME;
     return NULL;
   }
@@ -180,9 +176,9 @@ static int plan_parents(mailproto_memstore *s, ms_user *u, const char *name,
       goto nomem;
     parents[(*count)++] = mb;
   }
-  if (mailproto_memstore_grow(s, (void **)&u->boxes, &u->box_cap,
-                              u->box_count + *count + extra,
-                              sizeof *u->boxes) == 0)
+  if (mailproto_store_grow(&s->alloc, (void **)&u->boxes, &u->box_cap,
+                           u->box_count + *count + extra,
+                           sizeof *u->boxes) == 0)
     return 0;
 nomem:
   for (size_t i = 0; i < *count; i++)
@@ -216,15 +212,6 @@ static unsigned attributes(const ms_user *u, const ms_mailbox *mb) {
   return a;
 }
 
-static int report(mailproto_op *op, const char *name, unsigned attributes) {
-  mailproto_mailbox_info info;
-  memset(&info, 0, sizeof info);
-  info.struct_size = sizeof info;
-  info.name = name;
-  info.attributes = attributes;
-  return mailproto_op_add_mailbox(op, &info);
-}
-
 int mailproto_memstore_hook_list(void *ctx, mailproto_op *op, void *account,
                                  const char *pattern, unsigned flags) {
   ms_user *u = account;
@@ -240,7 +227,7 @@ int mailproto_memstore_hook_list(void *ctx, mailproto_op *op, void *account,
       unsigned a = mb ? attributes(u, mb)
                       : MAILPROTO_MBOX_SUBSCRIBED | MAILPROTO_MBOX_NONEXISTENT |
                             MAILPROTO_MBOX_NOSELECT;
-      int rc = report(op, name, a);
+      int rc = mailproto_store_report_mailbox(op, name, a);
       if (rc != 0)
         return rc;
     }
@@ -250,7 +237,7 @@ int mailproto_memstore_hook_list(void *ctx, mailproto_op *op, void *account,
     const ms_mailbox *mb = u->boxes[i];
     if (!mailproto_mailbox_match(pattern, mb->name))
       continue;
-    int rc = report(op, mb->name, attributes(u, mb));
+    int rc = mailproto_store_report_mailbox(op, mb->name, attributes(u, mb));
     if (rc != 0)
       return rc;
   }
@@ -265,7 +252,7 @@ int mailproto_memstore_hook_create(void *ctx, mailproto_op *op, void *account,
   (void)op;
   if (!s || !u || !name || (special_use & ~MAILPROTO_MBOX_SPECIAL_USE_MASK))
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (mailproto_memstore_canon(name, canon) != 0)
+  if (mailproto_store_canon_name(name, canon) != 0)
     return MAILPROTO_ERR_BAD_NAME;
   ms_mailbox *mb = mailproto_memstore_find(u, canon);
   if (mb && mb->selectable)
@@ -305,7 +292,7 @@ int mailproto_memstore_hook_delete(void *ctx, mailproto_op *op, void *account,
   (void)op;
   if (!s || !u || !name)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (mailproto_memstore_canon(name, canon) != 0)
+  if (mailproto_store_canon_name(name, canon) != 0)
     return MAILPROTO_ERR_BAD_NAME;
   if (mailproto_mailbox_is_inbox(canon))
     return MAILPROTO_ERR_PERMISSION; /* RFC 3501 6.3.4 */
@@ -411,8 +398,8 @@ int mailproto_memstore_hook_rename(void *ctx, mailproto_op *op, void *account,
   (void)op;
   if (!s || !u || !from || !to)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (mailproto_memstore_canon(from, cf) != 0 ||
-      mailproto_memstore_canon(to, ct) != 0)
+  if (mailproto_store_canon_name(from, cf) != 0 ||
+      mailproto_store_canon_name(to, ct) != 0)
     return MAILPROTO_ERR_BAD_NAME;
   ms_mailbox *src = mailproto_memstore_find(u, cf);
   if (!src)
@@ -520,7 +507,7 @@ int mailproto_memstore_hook_subscribe(void *ctx, mailproto_op *op,
   (void)op;
   if (!s || !u || !name)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (mailproto_memstore_canon(name, canon) != 0)
+  if (mailproto_store_canon_name(name, canon) != 0)
     return MAILPROTO_ERR_BAD_NAME;
   int found = is_subscribed(u, canon, &pos);
   if (!subscribed) {
@@ -534,8 +521,8 @@ int mailproto_memstore_hook_subscribe(void *ctx, mailproto_op *op,
   }
   if (found)
     return 0;
-  if (mailproto_memstore_grow(s, (void **)&u->subs, &u->sub_cap,
-                              u->sub_count + 1, sizeof *u->subs) != 0)
+  if (mailproto_store_grow(&s->alloc, (void **)&u->subs, &u->sub_cap,
+                           u->sub_count + 1, sizeof *u->subs) != 0)
     return MAILPROTO_ERR_NOMEM;
   char *copy = mailproto_mem_strdup(&s->alloc, canon);
   if (!copy)

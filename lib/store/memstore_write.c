@@ -22,14 +22,11 @@ typedef struct ms_writer {
   ms_body *body;
   size_t cap; /* data bytes the body can hold */
   size_t hint;
+  mailproto_store_size size; /* RFC822.SIZE of what was written */
   /* APPEND */
   ms_user *user;
   char *name;
-  uint8_t flags;
-  char **keywords;
-  size_t keyword_count;
-  int has_date;
-  mailproto_datetime date;
+  mailproto_store_append ap;
   /* delivery */
   ms_user **accounts;
   size_t account_count;
@@ -40,9 +37,7 @@ static void writer_free(mailproto_memstore *s, ms_writer *w) {
     return;
   mailproto_memstore_body_unref(s, w->body);
   mailproto_mem_free(&s->alloc, w->name);
-  for (size_t i = 0; w->keywords && i < w->keyword_count; i++)
-    mailproto_mem_free(&s->alloc, w->keywords[i]);
-  mailproto_mem_free(&s->alloc, w->keywords);
+  mailproto_store_append_drop(&s->alloc, &w->ap);
   mailproto_mem_free(&s->alloc, w->accounts);
   mailproto_mem_free(&s->alloc, w);
 }
@@ -68,19 +63,10 @@ int mailproto_memstore_hook_append_begin(void *ctx, mailproto_op *op,
   if (!s || !u || !name || !writer)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   *writer = NULL;
-  /* A caller built against an older header passes a shorter struct. */
   mailproto_append_info in;
-  memset(&in, 0, sizeof in);
-  if (info) {
-    size_t sz = info->struct_size;
-    memcpy(&in, info, sz >= sizeof(size_t) && sz < sizeof in ? sz : sizeof in);
-  }
-  const mailproto_datetime *date = in.internal_date;
-  if ((in.flags & ~MAILPROTO_FLAGS_SETTABLE) ||
-      (in.keyword_count && !in.keywords) ||
-      (date && (date->tz_minutes < -1439 || date->tz_minutes > 1439)))
+  if (mailproto_store_append_info(info, &in) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (mailproto_memstore_canon(name, canon) != 0)
+  if (mailproto_store_canon_name(name, canon) != 0)
     return MAILPROTO_ERR_BAD_NAME;
   const ms_mailbox *mb = mailproto_memstore_find(u, canon);
   if (!mb || !mb->selectable)
@@ -98,24 +84,9 @@ int mailproto_memstore_hook_append_begin(void *ctx, mailproto_op *op,
   if (!w)
     return MAILPROTO_ERR_NOMEM;
   w->user = u;
-  w->flags = (uint8_t)in.flags;
   w->name = mailproto_mem_strdup(&s->alloc, canon);
-  if (!w->name)
+  if (!w->name || mailproto_store_append_keep(&s->alloc, &w->ap, &in) != 0)
     goto nomem;
-  if (in.keyword_count) {
-    w->keywords =
-        mailproto_mem_calloc(&s->alloc, in.keyword_count, sizeof *w->keywords);
-    if (!w->keywords)
-      goto nomem;
-    w->keyword_count = in.keyword_count;
-    for (size_t i = 0; i < in.keyword_count; i++)
-      if (!(w->keywords[i] = mailproto_mem_strdup(&s->alloc, in.keywords[i])))
-        goto nomem;
-  }
-  if (date) {
-    w->has_date = 1;
-    w->date = *date;
-  }
   *writer = w;
   return 0;
 nomem:
@@ -130,18 +101,9 @@ int mailproto_memstore_hook_deliver_begin(void *ctx, mailproto_op *op,
                                           void **writer) {
   mailproto_memstore *s = ctx;
   (void)op;
-  if (!s || !accounts || account_count == 0 || !writer)
+  if (!s || mailproto_store_deliver_args(accounts, account_count, writer) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  *writer = NULL;
-  for (size_t i = 0; i < account_count; i++)
-    if (!accounts[i])
-      return MAILPROTO_ERR_INVALID_ARGUMENT;
-  uint64_t hint = 0;
-  if (info &&
-      info->struct_size >=
-          offsetof(mailproto_delivery_info, size_hint) + sizeof info->size_hint)
-    hint = info->size_hint;
-  ms_writer *w = writer_new(s, W_DELIVER, hint);
+  ms_writer *w = writer_new(s, W_DELIVER, mailproto_store_delivery_hint(info));
   if (!w)
     return MAILPROTO_ERR_NOMEM;
   w->accounts =
@@ -199,13 +161,8 @@ int mailproto_memstore_hook_write(void *ctx, mailproto_op *op, void *writer,
     return rc;
   ms_body *b = w->body;
   memcpy(b->data + old, data, len);
-  /* RFC822.SIZE counts lines ending in CRLF: a bare LF will be sent as
-   * CRLF, so it counts two. A CR at the end of the previous chunk pairs
-   * with an LF at the start of this one. */
-  uint64_t bare = mailproto_store_bare_lf(b->data + old, len,
-                                          old > 0 && b->data[old - 1] == '\r');
   b->len = need;
-  b->size += len + bare;
+  mailproto_store_size_add(&w->size, data, len);
   return 0;
 }
 
@@ -215,6 +172,7 @@ static ms_body *take_body(mailproto_memstore *s, ms_writer *w) {
   if (!w->body && body_reserve(s, w, 0) != 0)
     return NULL;
   ms_body *b = w->body;
+  b->size = mailproto_store_size_total(&w->size);
   if (w->cap - b->len > b->len / 8 + 64) {
     ms_body *t = mailproto_mem_realloc(&s->alloc, b, sizeof(ms_body) + b->len);
     if (t) /* keeping the larger block is fine */
@@ -243,13 +201,13 @@ int mailproto_memstore_hook_append_commit(void *ctx, mailproto_op *op,
     rc = MAILPROTO_ERR_NOT_FOUND; /* deleted since append_begin */
   else
     rc = mailproto_memstore_keywords_plan(mb, &plan,
-                                          (const char *const *)w->keywords,
-                                          w->keyword_count, 1, &mask);
+                                          (const char *const *)w->ap.keywords,
+                                          w->ap.keyword_count, 1, &mask);
   if (rc == 0 && mb->uidnext > MS_UID_MAX)
     rc = MAILPROTO_ERR_LIMIT;
   if (rc == 0)
-    rc = mailproto_memstore_grow(s, (void **)&mb->msgs, &mb->cap, mb->count + 1,
-                                 sizeof *mb->msgs);
+    rc = mailproto_store_grow(&s->alloc, (void **)&mb->msgs, &mb->cap,
+                              mb->count + 1, sizeof *mb->msgs);
   if (rc == 0)
     rc = mailproto_memstore_keywords_alloc(s, &plan);
   ms_body *body = NULL;
@@ -263,11 +221,12 @@ int mailproto_memstore_hook_append_commit(void *ctx, mailproto_op *op,
   }
 
   mailproto_memstore_keywords_commit(mb, &plan);
-  mailproto_datetime date = w->has_date ? w->date : mailproto_memstore_now(s);
+  mailproto_datetime date =
+      w->ap.has_date ? w->ap.date : mailproto_memstore_now(s);
   ms_msg m;
   memset(&m, 0, sizeof m);
   m.uid = mb->uidnext++;
-  m.flags = w->flags;
+  m.flags = w->ap.flags;
   m.tz_minutes = (int16_t)date.tz_minutes;
   m.keywords = mask;
   m.modseq = ++mb->modseq;
@@ -312,8 +271,8 @@ int mailproto_memstore_hook_deliver_commit(void *ctx, mailproto_op *op,
     if ((uint64_t)mb->uidnext + twice - 1 > MS_UID_MAX)
       rc = MAILPROTO_ERR_LIMIT;
     else
-      rc = mailproto_memstore_grow(s, (void **)&mb->msgs, &mb->cap,
-                                   mb->count + twice, sizeof *mb->msgs);
+      rc = mailproto_store_grow(&s->alloc, (void **)&mb->msgs, &mb->cap,
+                                mb->count + twice, sizeof *mb->msgs);
     results[i] = rc;
     if (rc != 0 && first_error == 0)
       first_error = rc;

@@ -26,7 +26,24 @@ static int check_op(const mailproto_op *op) {
 static int finish(mailproto_op *op, int rc) {
   if (rc > 0 && rc != MAILPROTO_DEFERRED)
     rc = MAILPROTO_ERR_INTERNAL;
+  /* A deferred call is checked when it completes (mailproto_op_complete). */
+  if (rc != MAILPROTO_DEFERRED)
+    rc = mailproto_op_check(op, rc);
   return mailproto_op_end(op, rc);
+}
+
+/* Begins the op for a hook that hands over a handle through `handle`. */
+static void begin_handle(mailproto_op *op, int kind, void **handle) {
+  mailproto_op_begin(op, kind);
+  op->outs.handle = handle;
+}
+
+/* Begins the op for a hook that reports a length bounded by `max`. */
+static void begin_len(mailproto_op *op, int kind, const size_t *len,
+                      size_t max) {
+  mailproto_op_begin(op, kind);
+  op->outs.len = len;
+  op->outs.len_max = max;
 }
 
 static void init_status(mailproto_mailbox_status *st) {
@@ -52,7 +69,7 @@ int mailproto_store_call_authenticate(const mailproto_store *st,
   clear_ptr(account);
   if (!HOOK(st, authenticate))
     return MAILPROTO_ERR_UNSUPPORTED;
-  mailproto_op_begin(op, kind);
+  begin_handle(op, kind, account);
   return finish(op, st->ops->authenticate(st->ctx, op, authzid, authcid,
                                           password, password_len, account));
 }
@@ -70,7 +87,8 @@ int mailproto_store_call_lookup_secret(const mailproto_store *st,
   clear_ptr(account);
   if (!HOOK(st, lookup_secret))
     return MAILPROTO_ERR_UNSUPPORTED;
-  mailproto_op_begin(op, kind);
+  begin_len(op, kind, secret_len, secret_size);
+  op->outs.handle = account;
   return finish(op, st->ops->lookup_secret(st->ctx, op, user, secret,
                                            secret_size, secret_len, account));
 }
@@ -84,7 +102,7 @@ int mailproto_store_call_lookup_recipient(const mailproto_store *st,
   clear_ptr(account);
   if (!HOOK(st, lookup_recipient))
     return MAILPROTO_ERR_UNSUPPORTED;
-  mailproto_op_begin(op, kind);
+  begin_handle(op, kind, account);
   return finish(op, st->ops->lookup_recipient(st->ctx, op, address, account));
 }
 
@@ -178,7 +196,7 @@ int mailproto_store_call_open(const mailproto_store *st, mailproto_op *op,
   init_status(status);
   if (!HOOK(st, open))
     return MAILPROTO_ERR_UNSUPPORTED;
-  mailproto_op_begin(op, kind);
+  begin_handle(op, kind, mailbox);
   return finish(op, st->ops->open(st->ctx, op, account, name, flags, notify,
                                   notify_arg, mailbox, status));
 }
@@ -214,7 +232,8 @@ int mailproto_store_call_read(const mailproto_store *st, mailproto_op *op,
     *len = 0;
   if (!HOOK(st, read))
     return MAILPROTO_ERR_UNSUPPORTED;
-  mailproto_op_begin(op, kind);
+  begin_len(op, kind, len, max);
+  op->outs.data = data;
   return finish(
       op, st->ops->read(st->ctx, op, mailbox, uid, offset, max, data, len));
 }
@@ -279,7 +298,7 @@ int mailproto_store_call_append_begin(const mailproto_store *st,
   clear_ptr(writer);
   if (!HOOK(st, append_begin))
     return MAILPROTO_ERR_UNSUPPORTED;
-  mailproto_op_begin(op, kind);
+  begin_handle(op, kind, writer);
   return finish(
       op, st->ops->append_begin(st->ctx, op, account, name, info, writer));
 }
@@ -296,7 +315,7 @@ int mailproto_store_call_deliver_begin(const mailproto_store *st,
   clear_ptr(writer);
   if (!HOOK(st, deliver_begin))
     return MAILPROTO_ERR_UNSUPPORTED;
-  mailproto_op_begin(op, kind);
+  begin_handle(op, kind, writer);
   return finish(op, st->ops->deliver_begin(st->ctx, op, accounts, account_count,
                                            info, writer));
 }
@@ -366,5 +385,10 @@ void mailproto_store_call_cancel(const mailproto_store *st, mailproto_op *op) {
     return;
   if (HOOK(st, cancel))
     st->ops->cancel(st->ctx, op);
+  /* A handle the backend wrote before deferring was never handed over:
+   * releasing it is the cancel hook's job, not the caller's. */
+  if (op->outs.handle)
+    *op->outs.handle = NULL;
   op->state = MAILPROTO_OP_IDLE;
+  op->outs = (mailproto_op_outs){NULL, NULL, 0, NULL};
 }

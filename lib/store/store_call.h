@@ -10,7 +10,15 @@
  *  - brackets the hook with mailproto_op_begin()/mailproto_op_end(), so the
  *    op is DEFERRED afterwards exactly when MAILPROTO_DEFERRED came back;
  *  - maps a positive return other than MAILPROTO_DEFERRED (a backend bug)
- *    to MAILPROTO_ERR_INTERNAL.
+ *    to MAILPROTO_ERR_INTERNAL;
+ *  - checks bounded out-values when the call finishes, at once or through
+ *    mailproto_op_complete(): a lookup_secret *secret_len above
+ *    secret_size, or a read *len above max (or with *data NULL), is
+ *    MAILPROTO_ERR_INTERNAL, so callers may trust them (mailproto_op_check).
+ * A handle out-parameter (account, mailbox, writer) of a call that is then
+ * cancelled is cleared by mailproto_store_call_cancel(): the backend owns
+ * it (store.h, `cancel`), so the caller must not release, close or abort
+ * it.
  * `kind` is the caller's note of what the op is doing (op->kind).
  * Returns what the hook returned: 0, MAILPROTO_DEFERRED or a negative code.
  */
@@ -145,9 +153,10 @@ int mailproto_store_call_deliver_commit(const mailproto_store *st,
 void mailproto_store_call_abort(const mailproto_store *st, void *writer);
 
 /*
- * Gives up on a pending op: calls the store's cancel hook (if it has one)
- * and returns the op to IDLE, so the owner may reuse or free it. Does
- * nothing for an op that is not pending.
+ * Gives up on a pending op: calls the store's cancel hook (if it has one),
+ * clears the handle out-parameter of the call (the backend releases what
+ * it had put there) and returns the op to IDLE, so the owner may reuse or
+ * free it. Does nothing for an op that is not pending.
  */
 void mailproto_store_call_cancel(const mailproto_store *st, mailproto_op *op);
 

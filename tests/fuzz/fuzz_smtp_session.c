@@ -237,10 +237,10 @@ static size_t data_end(const uint8_t *in, size_t len, size_t start) {
  * after every step. */
 static void check_data_state(const mailproto_smtp *s, const run *r, size_t pos,
                              int *in_data, size_t *end) {
-  int now = s->state == SMTP_ST_DATA && !s->fatal;
+  int now = s->state == SMTP_ST_DATA && !s->io.fatal;
   if (now && !*in_data)
     *end = data_end(r->input, r->input_len, pos);
-  if (*in_data && !now && !s->fatal && s->state != SMTP_ST_CLOSING &&
+  if (*in_data && !now && !s->io.fatal && s->state != SMTP_ST_CLOSING &&
       pos != *end)
     abort();
   if (now && pos > *end)

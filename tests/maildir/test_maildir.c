@@ -510,6 +510,39 @@ START_TEST(test_sync_finds_files_of_other_programs) {
 }
 END_TEST
 
+/* A file another program wrote, without ",W=" in its name, is counted as
+ * the sessions send it: bare CRs and LFs as CRLF, a CRLF pair split by the
+ * store's 8 KiB read buffer only once, a final CR too. */
+START_TEST(test_sync_counts_bare_cr_of_other_programs) {
+  char root[256], path[1024];
+  make_root(root, sizeof root);
+  mailproto_maildir *m = open_store(root, 1, NULL);
+  client c;
+  c_init(&c, m);
+  void *h = NULL;
+  ck_assert_int_eq(
+      c_open(&c, c.alice, "INBOX", MAILPROTO_OPEN_READONLY, &h, NULL), 0);
+  static char text[8192 + 16];
+  memset(text, 'x', sizeof text - 1);
+  text[sizeof text - 1] = '\0';
+  memcpy(text, "A\rb\nc\r\n", 7); /* one bare CR, one bare LF */
+  text[8191] = '\r';              /* a CRLF across the read buffer */
+  text[8192] = '\n';
+  text[sizeof text - 2] = '\r'; /* a bare CR ends the file */
+  snprintf(path, sizeof path, "%s/alice/cur/1700000002.P3.otherhost:2,", root);
+  write_file(path, text);
+  mailproto_mailbox_status st;
+  ck_assert_int_eq(c_sync(&c, h, &st), 0);
+  ck_assert_uint_eq(c.nmsgs, 1);
+  ck_assert_uint_eq(c.msgs[0].stored_size, strlen(text));
+  ck_assert_uint_eq(c.msgs[0].size, strlen(text) + 3);
+  ck_assert_uint_eq(st.size, strlen(text) + 3);
+  mailproto_store_call_close(&c.st, h);
+  mailproto_maildir_free(m);
+  rm_tree(root);
+}
+END_TEST
+
 START_TEST(test_sync_keeps_uid_of_file_renamed_elsewhere) {
   char root[256], dir[512], name[300], from[1024], to[1024];
   make_root(root, sizeof root);
@@ -1735,6 +1768,72 @@ START_TEST(test_open_random_index_bytes_never_crash) {
 }
 END_TEST
 
+/* Rewrites the header of `path` with the mod-sequence `modseq`. */
+static void set_index_modseq(const char *path, unsigned long long modseq) {
+  char text[4096], out[4200];
+  read_text(path, text, sizeof text);
+  unsigned long uv, next, recent;
+  unsigned use;
+  unsigned long long old;
+  int used = 0;
+  ck_assert_int_eq(sscanf(text, "mailproto-maildir 1 %lu %lu %llu %lu %u\n%n",
+                          &uv, &next, &old, &recent, &use, &used),
+                   5);
+  ck_assert_int_gt(used, 0);
+  snprintf(out, sizeof out, "mailproto-maildir 1 %lu %lu %llu %lu %u\n%s", uv,
+           next, modseq, recent, use, text + used);
+  write_file(path, out);
+}
+
+/* Mod-sequences are positive 63-bit values (RFC 7162 3.1) and each change
+ * adds one: an index claiming the top of that range would make the next
+ * change's value invalid (and unreadable for the next reader). Such an
+ * index is damage: rebuilt, and every value stays in range. A claim just
+ * inside the bound is kept. */
+START_TEST(test_open_index_modseq_beyond_range_is_damage) {
+  char root[256], path[512];
+  make_root(root, sizeof root);
+  uint32_t uv = three_messages(root);
+  snprintf(path, sizeof path, "%s/alice/mailproto-index", root);
+  set_index_modseq(path, 9223372036854775807ull);
+  mailproto_maildir *m = open_store(root, 0, NULL);
+  client c;
+  c_init(&c, m);
+  void *h = NULL;
+  mailproto_mailbox_status st;
+  ck_assert_int_eq(c_open(&c, c.alice, "INBOX", 0, &h, &st), 0);
+  ck_assert_uint_gt(st.uidvalidity, uv);
+  ck_assert_int_eq(
+      c_flags(&c, h, 1, 3, MAILPROTO_FLAGS_ADD, MAILPROTO_FLAG_FLAGGED, NULL),
+      0);
+  ck_assert_int_eq(c_sync(&c, h, &st), 0);
+  ck_assert_uint_eq(c.nmsgs, 3);
+  for (size_t i = 0; i < c.nmsgs; i++)
+    ck_assert_uint_le(c.msgs[i].modseq, st.highest_modseq);
+  ck_assert_uint_lt(st.highest_modseq, 1000);
+  mailproto_store_call_close(&c.st, h);
+  mailproto_maildir_free(m);
+  /* What the changes wrote reads back: no second rebuild. */
+  mailproto_mailbox_status again = reopen_three(root);
+  ck_assert_uint_eq(again.uidvalidity, st.uidvalidity);
+
+  uv = again.uidvalidity;
+  set_index_modseq(path, 4611686018427387903ull);
+  m = open_store(root, 0, NULL);
+  c_init(&c, m);
+  ck_assert_int_eq(c_open(&c, c.alice, "INBOX", 0, &h, &st), 0);
+  ck_assert_uint_eq(st.uidvalidity, uv);
+  ck_assert_uint_eq(st.highest_modseq, 4611686018427387903ull);
+  ck_assert_int_eq(
+      c_flags(&c, h, 1, 3, MAILPROTO_FLAGS_ADD, MAILPROTO_FLAG_DRAFT, NULL), 0);
+  ck_assert_int_eq(c_sync(&c, h, &st), 0);
+  ck_assert_uint_eq(st.highest_modseq, 4611686018427387904ull);
+  mailproto_store_call_close(&c.st, h);
+  mailproto_maildir_free(m);
+  rm_tree(root);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Memory, handles, API                                                */
 /* ------------------------------------------------------------------ */
@@ -2217,6 +2316,7 @@ Suite *suite_store_maildir(void) {
   tcase_add_test(files, test_set_flags_shows_in_file_names);
   tcase_add_test(files, test_open_read_write_moves_new_to_cur);
   tcase_add_test(files, test_sync_finds_files_of_other_programs);
+  tcase_add_test(files, test_sync_counts_bare_cr_of_other_programs);
   tcase_add_test(files, test_sync_keeps_uid_of_file_renamed_elsewhere);
   tcase_add_test(files, test_set_flags_keywords_in_dovecot_files);
   tcase_add_test(files, test_subscribe_writes_dovecot_format);
@@ -2252,6 +2352,7 @@ Suite *suite_store_maildir(void) {
   tcase_add_test(names, test_open_ignores_torn_index_line);
   tcase_add_test(names, test_open_index_with_long_names_is_safe);
   tcase_add_test(names, test_open_random_index_bytes_never_crash);
+  tcase_add_test(names, test_open_index_modseq_beyond_range_is_damage);
   suite_add_tcase(s, names);
 
   TCase *misc = tcase_create("maildir memory and API");

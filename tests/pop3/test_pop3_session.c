@@ -599,9 +599,9 @@ END_TEST
 /* Memory                                                              */
 /* ------------------------------------------------------------------ */
 
-/* An idle session (greeted, or logged in and done with a large reply)
- * costs about a kilobyte: the output buffer of a big response is given
- * back once it drained. */
+/* An idle session (greeted, or logged in and done with a large reply and
+ * a burst of pipelined commands) costs about a kilobyte: the output buffer
+ * of a big response or a burst is given back once it drained. */
 START_TEST(test_mailproto_pop3_new_idle_session_bytes) {
   ctx c;
   ctx_init(&c);
@@ -615,6 +615,20 @@ START_TEST(test_mailproto_pop3_new_idle_session_bytes) {
   ck_assert_int_eq(mailproto_pop3_start(c.s), 0);
   size_t greeted = c.af.live_bytes;
   say(&c, LOGIN "RETR 1\r\nLIST\r\nCAPA\r\n");
+  /* A pipelined burst whose replies fill the queue to its watermark. */
+  enum { BURST = 2000 };
+  char *burst = malloc(BURST * 8 + 1);
+  ck_assert_ptr_nonnull(burst);
+  for (int i = 0; i < BURST; i++)
+    memcpy(burst + 8 * i, "LIST 1\r\n", 8);
+  burst[BURST * 8] = '\0';
+  size_t before = c.len;
+  say(&c, burst);
+  free(burst);
+  size_t replies = 0;
+  for (const char *p = c.out + before; (p = strstr(p, "+OK 1 ")); p++)
+    replies++;
+  ck_assert_uint_eq(replies, BURST);
   size_t idle = c.af.live_bytes;
   fprintf(stderr, "pop3: idle session %zu bytes greeted, %zu logged in\n",
           greeted, idle);

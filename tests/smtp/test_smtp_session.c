@@ -987,8 +987,54 @@ START_TEST(test_mailproto_smtp_new_idle_session_is_small) {
   h_take(&t);
   /* Beyond its configured buffers (the output queue and the partial line)
    * an idle session costs at most 1 KiB (DESIGN.md). */
-  size_t buffers = t.s->out.buf.cap + t.s->lines.partial.cap;
+  size_t buffers = t.s->io.out.buf.cap + t.s->io.lines.partial.cap;
   ck_assert_uint_le(t.af.live_bytes - buffers, 1024);
+  h_end(&t);
+}
+END_TEST
+
+/* A burst leaves nothing behind: after a pipelined batch whose replies
+ * filled the output queue to its watermark, and a SASL response line far
+ * longer than a command, the idle session is back to its size after EHLO,
+ * buffers included. */
+START_TEST(test_mailproto_smtp_feed_idle_after_burst_is_small) {
+  harness t;
+  h_init(&t);
+  h_start(&t);
+  h_feed(&t, EHLO);
+  h_take(&t);
+  size_t idle = t.af.live_bytes;
+  enum { NOOPS = 3000, LONG = 8000 };
+  char *script = malloc(NOOPS * 6 + 1);
+  ck_assert_ptr_nonnull(script);
+  for (int i = 0; i < NOOPS; i++)
+    memcpy(script + 6 * i, "NOOP\r\n", 6);
+  h_feedn(&t, script, NOOPS * 6);
+  free(script);
+  /* Split, so the reader has to hold the line. */
+  char *line = malloc(LONG + 2);
+  ck_assert_ptr_nonnull(line);
+  memset(line, '!', LONG);
+  memcpy(line + LONG, "\r\n", 2);
+  h_feed(&t, "AUTH CRAM-MD5\r\n");
+  h_feedn(&t, line, LONG / 2);
+  h_feedn(&t, line + LONG / 2, LONG / 2 + 2);
+  free(line);
+  const char *out = h_take(&t);
+  /* The engine refuses a response that long once the line is whole. */
+  ck_assert_ptr_nonnull(strstr(out, "500 5.5.6 "));
+  /* The burst did buffer: the queue grew to the 16 KiB watermark. */
+  ck_assert_uint_gt(t.af.peak_bytes, idle + 16 * 1024);
+  fprintf(stderr,
+          "smtp: idle session %zu bytes after EHLO, %zu after a "
+          "burst (peak %zu)\n",
+          idle, t.af.live_bytes, t.af.peak_bytes);
+  ck_assert_uint_le(t.af.live_bytes, idle);
+  ck_assert_uint_le(t.s->io.out.buf.cap, 1024);
+  ck_assert_uint_le(t.s->io.lines.partial.cap, 1024);
+  /* And it still works. */
+  h_feed(&t, "NOOP\r\n");
+  ck_assert_str_eq(h_take(&t), "250 2.0.0 OK\r\n");
   h_end(&t);
 }
 END_TEST
@@ -1127,7 +1173,7 @@ START_TEST(test_mailproto_smtp_feed_backpressure) {
   ck_assert_int_eq(mailproto_smtp_want_read(t.s), 0);
   ck_assert_int_eq(mailproto_smtp_want_write(t.s), 1);
   ck_assert_int_eq(mailproto_smtp_feed(t.s, (const uint8_t *)script + n, 6), 0);
-  ck_assert_uint_le(t.s->out.buf.len, 256 + SMTP_REPLY_SLACK);
+  ck_assert_uint_le(t.s->io.out.buf.len, 256 + SMTP_REPLY_SLACK);
   t.send_max = 0;
   ck_assert_int_eq(mailproto_smtp_writable(t.s), 0);
   ck_assert_int_eq(mailproto_smtp_want_read(t.s), 1);
@@ -1481,6 +1527,7 @@ Suite *suite_smtp_session(void) {
   tcase_add_test(tc, test_mailproto_smtp_feed_long_data_line_over_limit);
   tcase_add_test(tc, test_mailproto_smtp_feed_recipient_counter_never_wraps);
   tcase_add_test(tc, test_mailproto_smtp_new_idle_session_is_small);
+  tcase_add_test(tc, test_mailproto_smtp_feed_idle_after_burst_is_small);
   tcase_add_test(tc, test_mailproto_op_complete_deferred_policy_reply);
   tcase_add_test(tc, test_mailproto_op_complete_deferred_failure);
   tcase_add_test(tc, test_mailproto_smtp_feed_send_error_is_fatal);

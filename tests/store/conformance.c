@@ -1962,6 +1962,45 @@ START_TEST(test_append_invisible_until_commit) {
 }
 END_TEST
 
+/* The octets of `text` as the sessions send it: every line end, a bare CR
+ * or LF as much as a CRLF, goes out as CRLF. */
+static uint64_t sent_size(const char *text) {
+  uint64_t n = 0;
+  int after_cr = 0;
+  for (const char *p = text; *p; p++) {
+    if (*p == '\n' && after_cr)
+      n += 0; /* the LF of a CRLF went out with its CR */
+    else
+      n += *p == '\r' || *p == '\n' ? 2 : 1;
+    after_cr = *p == '\r';
+  }
+  return n;
+}
+
+/* RFC822.SIZE is what the sessions send: a bare CR counts two like a bare
+ * LF, whatever chunks the message was written in (a CR ending a chunk may
+ * be half of a CRLF or alone), also as the last byte. */
+START_TEST(test_append_counts_bare_cr_twice) {
+  cx *c = setup(_i);
+  static const char text[] = "S: x\r\ra\rb\r\n\r\rc\n\rd\r";
+  ck_assert_uint_eq(sent_size(text), strlen(text) + 8);
+  uint32_t uv, uids[sizeof text];
+  for (size_t chunk = 1; chunk < sizeof text; chunk++)
+    ck_assert_int_eq(append_full(c, c->alice, "INBOX", 0, NULL, 0, NULL, text,
+                                 chunk, &uv, &uids[chunk]),
+                     0);
+  void *mbx = open_rw(c, c->alice, "INBOX", NULL);
+  for (size_t chunk = 1; chunk < sizeof text; chunk++) {
+    const mailproto_message_info *m = msg(c, uids[chunk]);
+    ck_assert_uint_eq(m->stored_size, strlen(text));
+    ck_assert_msg(m->size == sent_size(text), "chunk %zu: size %llu", chunk,
+                  (unsigned long long)m->size);
+  }
+  mailproto_store_call_close(&c->st, mbx);
+  teardown(c);
+}
+END_TEST
+
 START_TEST(test_append_counts_bare_lf_twice) {
   cx *c = setup(_i);
   /* Written so a CR ends one chunk and its LF starts the next. */
@@ -2254,8 +2293,8 @@ void conformance_add_cases(Suite *s, const conformance_backend *b) {
       {"writers",
        {test_append_commit_assigns_uid, test_append_abort_leaves_nothing,
         test_append_invisible_until_commit, test_append_counts_bare_lf_twice,
-        test_append_dates_from_clock, test_deliver_reaches_every_account,
-        test_deliver_abort_leaves_nothing}},
+        test_append_counts_bare_cr_twice, test_append_dates_from_clock,
+        test_deliver_reaches_every_account, test_deliver_abort_leaves_nothing}},
   };
   for (size_t g = 0; g < GROUPS; g++) {
     /* Check keeps the name pointer: it must outlive the suite. */

@@ -11,6 +11,7 @@
 #include "mailproto/memstore.h"
 #include "store/conformance.h"
 #include "store/store_call.h"
+#include "store/store_util.h"
 #include "suites.h"
 #include "support/alloc_fail.h"
 
@@ -1096,6 +1097,174 @@ START_TEST(test_store_call_missing_hooks_unsupported) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* store_util: what both backends share                                */
+/* ------------------------------------------------------------------ */
+
+/* The RFC822.SIZE of `text` counted in one piece, two pieces split at
+ * every point, and byte by byte: always what the sessions send. */
+START_TEST(test_mailproto_store_size_add_any_split) {
+  static const char text[] = "\r\nA\r\rB\n\nC\r\n\rD\n\r\r\n\r";
+  const uint8_t *p = (const uint8_t *)text;
+  size_t n = strlen(text);
+  /* Three CRLF pairs; five bare CRs (one at the end) and three bare LFs. */
+  uint64_t want = 0;
+  for (size_t i = 0; i < n; i++)
+    want += text[i] == '\n' && i > 0 && text[i - 1] == '\r' ? 0
+            : text[i] == '\r' || text[i] == '\n'            ? 2
+                                                            : 1;
+  for (size_t cut = 0; cut <= n; cut++) {
+    mailproto_store_size z = {0, 0, 0};
+    mailproto_store_size_add(&z, p, cut);
+    mailproto_store_size_add(&z, p + cut, n - cut);
+    ck_assert_uint_eq(z.octets, n);
+    ck_assert_msg(mailproto_store_size_total(&z) == want, "cut %zu", cut);
+  }
+  mailproto_store_size z = {0, 0, 0};
+  for (size_t i = 0; i < n; i++)
+    mailproto_store_size_add(&z, p + i, 1);
+  ck_assert_uint_eq(mailproto_store_size_total(&z), want);
+  ck_assert_uint_eq(want, n + 8);
+  mailproto_store_size empty = {0, 0, 0};
+  mailproto_store_size_add(&empty, NULL, 0);
+  ck_assert_uint_eq(mailproto_store_size_total(&empty), 0);
+}
+END_TEST
+
+START_TEST(test_mailproto_store_password_check_cases) {
+  const char *stored = "secret";
+  ck_assert_int_eq(
+      mailproto_store_password_check(NULL, "alice", stored, 6, "secret", 6), 0);
+  ck_assert_int_eq(
+      mailproto_store_password_check("", "alice", stored, 6, "secret", 6), 0);
+  ck_assert_int_eq(
+      mailproto_store_password_check("alice", "alice", stored, 6, "secret", 6),
+      0);
+  static const struct {
+    const char *pw;
+    size_t len;
+  } bad[] = {{"secreT", 6},   {"secre", 5}, {"secret!", 7},
+             {"secret\0", 7}, {"", 0},      {"xsecret", 7}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ck_assert_int_eq(mailproto_store_password_check(NULL, "alice", stored, 6,
+                                                    bad[i].pw, bad[i].len),
+                     MAILPROTO_ERR_AUTH_FAILED);
+  /* Proxy authorisation and unknown users. */
+  ck_assert_int_eq(
+      mailproto_store_password_check("bob", "alice", stored, 6, "secret", 6),
+      MAILPROTO_ERR_AUTH_FAILED);
+  ck_assert_int_eq(
+      mailproto_store_password_check(NULL, "nobody", NULL, 0, "", 0),
+      MAILPROTO_ERR_AUTH_FAILED);
+}
+END_TEST
+
+START_TEST(test_mailproto_store_user_is_and_local_part) {
+  ck_assert_int_eq(mailproto_store_user_is("alice", "alice", 5, 0), 1);
+  ck_assert_int_eq(mailproto_store_user_is("alice", "ALICE", 5, 0), 0);
+  ck_assert_int_eq(mailproto_store_user_is("alice", "ALICE", 5, 1), 1);
+  ck_assert_int_eq(mailproto_store_user_is("alice", "alice@x", 5, 0), 1);
+  ck_assert_int_eq(mailproto_store_user_is("alice", "alic", 4, 1), 0);
+  ck_assert_int_eq(mailproto_store_user_is("alice", "alicea", 6, 1), 0);
+  ck_assert_uint_eq(mailproto_store_local_part("alice@example.org"), 5);
+  ck_assert_uint_eq(mailproto_store_local_part("\"a@b\"@example.org"), 5);
+  ck_assert_uint_eq(mailproto_store_local_part("postmaster"), 10);
+  ck_assert_uint_eq(mailproto_store_local_part("@example.org"), 0);
+}
+END_TEST
+
+/* Keeping an APPEND's details copies the keywords; every allocation may
+ * fail, and then nothing is left behind. */
+START_TEST(test_mailproto_store_append_keep_alloc_failures) {
+  static const char *const kws[] = {"$Work", "Later", "x"};
+  mailproto_datetime when = {1700000000, 60};
+  mailproto_append_info in, info;
+  memset(&info, 0, sizeof info);
+  info.struct_size = sizeof info;
+  info.flags = MAILPROTO_FLAG_SEEN;
+  info.keywords = kws;
+  info.keyword_count = 3;
+  info.internal_date = &when;
+  ck_assert_int_eq(mailproto_store_append_info(&info, &in), 0);
+  for (unsigned long fail = 1;; fail++) {
+    alloc_fail af;
+    alloc_fail_init(&af, fail);
+    mailproto_store_append k;
+    int rc = mailproto_store_append_keep(&af.allocator, &k, &in);
+    if (rc == 0) {
+      ck_assert(!alloc_fail_triggered(&af));
+      ck_assert_uint_eq(k.flags, MAILPROTO_FLAG_SEEN);
+      ck_assert_uint_eq(k.keyword_count, 3);
+      ck_assert_str_eq(k.keywords[1], "Later");
+      ck_assert_int_eq(k.has_date, 1);
+      ck_assert_int_eq(k.date.tz_minutes, 60);
+      mailproto_store_append_drop(&af.allocator, &k);
+      ck_assert_int_eq(af.live, 0);
+      break;
+    }
+    ck_assert_int_eq(rc, MAILPROTO_ERR_NOMEM);
+    ck_assert_ptr_null(k.keywords);
+    ck_assert_int_eq(af.live, 0);
+  }
+  /* Bad details are refused; an older caller's short struct is fine. */
+  info.flags = MAILPROTO_FLAG_RECENT;
+  ck_assert_int_eq(mailproto_store_append_info(&info, &in),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  info.flags = 0;
+  info.keywords = NULL;
+  ck_assert_int_eq(mailproto_store_append_info(&info, &in),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  info.keyword_count = 0;
+  when.tz_minutes = 1440;
+  ck_assert_int_eq(mailproto_store_append_info(&info, &in),
+                   MAILPROTO_ERR_INVALID_ARGUMENT);
+  info.struct_size = offsetof(mailproto_append_info, keywords);
+  ck_assert_int_eq(mailproto_store_append_info(&info, &in), 0);
+  ck_assert_ptr_null(in.internal_date);
+  ck_assert_int_eq(mailproto_store_append_info(NULL, &in), 0);
+}
+END_TEST
+
+START_TEST(test_mailproto_uid_ranges_add_and_has) {
+  mailproto_uid_range r[4];
+  size_t n = 0;
+  mailproto_uid_ranges_add(r, &n, 5, 5); /* empty */
+  ck_assert_uint_eq(n, 0);
+  mailproto_uid_ranges_add(r, &n, 3, 6);
+  mailproto_uid_ranges_add(r, &n, 6, 8); /* adjacent: merged */
+  ck_assert_uint_eq(n, 1);
+  ck_assert_uint_eq(r[0].first, 3);
+  ck_assert_uint_eq(r[0].last, 7);
+  mailproto_uid_ranges_add(r, &n, 10, 11);
+  ck_assert_uint_eq(n, 2);
+  static const uint32_t in[] = {3, 5, 7, 10}, out[] = {0, 2, 8, 9, 11};
+  for (size_t i = 0; i < 4; i++)
+    ck_assert_int_eq(mailproto_uid_ranges_has(r, n, in[i]), 1);
+  for (size_t i = 0; i < 5; i++)
+    ck_assert_int_eq(mailproto_uid_ranges_has(r, n, out[i]), 0);
+  ck_assert_int_eq(mailproto_uid_ranges_has(r, 0, 3), 0);
+}
+END_TEST
+
+/* A status struct from an older caller gets only the fields it knows. */
+START_TEST(test_mailproto_store_put_status_sizes) {
+  mailproto_mailbox_status full, st;
+  memset(&full, 0, sizeof full);
+  full.messages = 3;
+  full.highest_modseq = 9;
+  memset(&st, 0xee, sizeof st);
+  st.struct_size = offsetof(mailproto_mailbox_status, size);
+  mailproto_store_put_status(&st, &full);
+  ck_assert_uint_eq(st.messages, 3);
+  ck_assert_uint_eq(st.struct_size, offsetof(mailproto_mailbox_status, size));
+  ck_assert_uint_ne(st.highest_modseq, 9); /* untouched */
+  st.struct_size = 0;
+  mailproto_store_put_status(&st, &full);
+  ck_assert_uint_eq(st.struct_size, sizeof st);
+  ck_assert_uint_eq(st.highest_modseq, 9);
+}
+END_TEST
+
 Suite *suite_store_memstore(void) {
   static const conformance_backend memstore = {"memstore", ms_create,
                                                ms_destroy, NULL, NULL};
@@ -1120,5 +1289,13 @@ Suite *suite_store_memstore(void) {
   tcase_add_test(calls, test_store_call_maps_hook_returns);
   tcase_add_test(calls, test_store_call_missing_hooks_unsupported);
   suite_add_tcase(s, calls);
+  TCase *util = tcase_create("store_util");
+  tcase_add_test(util, test_mailproto_store_size_add_any_split);
+  tcase_add_test(util, test_mailproto_store_password_check_cases);
+  tcase_add_test(util, test_mailproto_store_user_is_and_local_part);
+  tcase_add_test(util, test_mailproto_store_append_keep_alloc_failures);
+  tcase_add_test(util, test_mailproto_uid_ranges_add_and_has);
+  tcase_add_test(util, test_mailproto_store_put_status_sizes);
+  suite_add_tcase(s, util);
   return s;
 }

@@ -1,9 +1,10 @@
 /*
- * testproto: the session contract in its smallest complete form. The real
- * protocol sessions copy its shape: one entry point per contract function,
- * each bracketing its work with cork/uncork (end_batch), one embedded op
- * whose sink resumes the command that deferred, and every fatal error made
- * sticky in one place (fail).
+ * testproto: the session contract in its smallest complete form, on the
+ * shared plumbing of lib/core/session.h as the real protocol sessions use
+ * it: one entry point per contract function, each bracketing its work
+ * with mailproto_session_enter()/leave(), one embedded op whose sink
+ * resumes the command that deferred, and fatal errors made sticky by the
+ * plumbing.
  */
 #include "support/testproto.h"
 
@@ -12,10 +13,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/line.h"
-#include "core/op.h"
-#include "core/outq.h"
 #include "core/sasl.h"
+#include "core/session.h"
 #include "store/store_call.h"
 
 #define TESTPROTO_LINE_MIN 16u
@@ -50,12 +49,8 @@ struct testproto {
   testproto_callbacks cb;
   mailproto_store store;
   void *user_data;
-  mailproto_line_reader lines;
-  mailproto_outq out;
-  mailproto_op op;
+  mailproto_session_io io;
   enum state state;
-  int started;
-  int fatal;       /* sticky fatal code, or 0 */
   unsigned errors; /* consecutive ERR replies */
 
   void *account;   /* after a successful AUTH */
@@ -102,22 +97,19 @@ void testproto_callbacks_init(testproto_callbacks *callbacks) {
 static int send_to_transport(void *owner, const uint8_t *data, size_t len,
                              size_t *sent) {
   testproto *s = owner;
-  ptrdiff_t n = s->cb.send(s, data, len, s->user_data);
-  if (n < 0 || (size_t)n > len)
-    return MAILPROTO_ERR_CALLBACK_FAILURE;
-  *sent = (size_t)n;
-  return 0;
+  return mailproto_session_sent(s->cb.send(s, data, len, s->user_data), len,
+                                sent);
 }
 
 /* Queues "<head><text>\r\n". The queue's limit leaves room for any reply
  * above the watermark, so a failure here is fatal. */
 static int put_line(testproto *s, const char *head, const void *text,
                     size_t len) {
-  int rc = mailproto_outq_write_str(&s->out, head);
+  int rc = mailproto_outq_write_str(&s->io.out, head);
   if (rc == 0)
-    rc = mailproto_outq_write(&s->out, text, len);
+    rc = mailproto_outq_write(&s->io.out, text, len);
   if (rc == 0)
-    rc = mailproto_outq_write(&s->out, "\r\n", 2);
+    rc = mailproto_outq_write(&s->io.out, "\r\n", 2);
   return rc;
 }
 
@@ -132,8 +124,7 @@ static int ok_str(testproto *s, const char *text) {
 
 static int err(testproto *s, const char *text) {
   int rc = put_line(s, "ERR ", text, strlen(text));
-  if (rc == 0 && s->config.max_errors != 0 &&
-      ++s->errors >= s->config.max_errors) {
+  if (rc == 0 && mailproto_session_count(&s->errors, s->config.max_errors)) {
     rc = put_line(s, "ERR ", "too many errors", 15);
     s->state = ST_CLOSING;
   }
@@ -153,23 +144,10 @@ static void event(testproto *s, const char *text) {
     s->cb.event(s, text, s->user_data);
 }
 
-/* The session can no longer be used: nothing more is sent. */
-static int fail(testproto *s, int code) {
-  if (!mailproto_is_fatal(code))
-    code = MAILPROTO_ERR_INTERNAL;
-  if (!s->fatal)
-    s->fatal = code;
-  mailproto_outq_discard(&s->out);
-  return s->fatal;
-}
-
-/* Every entry point ends here: send what the batch queued, and make any
- * failure sticky. */
+/* Every entry point ends here: send what the batch queued, make any
+ * failure sticky, and give back the buffers of a burst once idle. */
 static int end_batch(testproto *s, int rc) {
-  int sent = mailproto_outq_uncork(&s->out);
-  if (rc >= 0 && sent < 0)
-    rc = sent;
-  return rc < 0 ? fail(s, rc) : 0;
+  return mailproto_session_leave(&s->io, rc, s->big_active);
 }
 
 /* ------------------------------------------------------------------ */
@@ -291,15 +269,15 @@ static int append_commit(testproto *s) {
   s->writer = NULL;
   return after_store(
       s, OP_APPEND_COMMIT,
-      mailproto_store_call_append_commit(&s->store, &s->op, OP_APPEND_COMMIT,
+      mailproto_store_call_append_commit(&s->store, &s->io.op, OP_APPEND_COMMIT,
                                          writer, &s->uidvalidity, &s->uid));
 }
 
 static int op_complete(mailproto_op *op, int status) {
   testproto *s = op->owner;
-  if (s->fatal)
-    return s->fatal;
-  mailproto_outq_cork(&s->out);
+  int rc = mailproto_session_resume(&s->io);
+  if (rc != 0)
+    return rc;
   return end_batch(s, finish_op(s, op->kind, status));
 }
 
@@ -314,18 +292,6 @@ typedef struct args {
   size_t len;
   int present; /* the verb was followed by a space */
 } args;
-
-static int equals_nocase(const char *a, size_t len, const char *word) {
-  size_t i = 0;
-  for (; i < len && word[i]; i++) {
-    char c = a[i];
-    if (c >= 'a' && c <= 'z')
-      c = (char)(c - 'a' + 'A');
-    if (c != word[i])
-      return 0;
-  }
-  return i == len && word[i] == '\0';
-}
 
 /* Parses 1..20 decimal digits into *out. Returns 0 or -1. */
 static int parse_u64(const char *p, size_t len, uint64_t *out) {
@@ -392,9 +358,9 @@ static int cmd_b64(testproto *s, const args *a) {
   size_t word = (size_t)(sp - a->text);
   const char *rest = sp + 1;
   size_t rest_len = a->len - word - 1;
-  if (equals_nocase(a->text, word, "ENC"))
+  if (mailproto_session_verb_is(a->text, word, "ENC"))
     return b64_encode(s, rest, rest_len);
-  if (equals_nocase(a->text, word, "DEC"))
+  if (mailproto_session_verb_is(a->text, word, "DEC"))
     return b64_decode(s, rest, rest_len);
   return err(s, "syntax");
 }
@@ -442,14 +408,14 @@ static int sasl_next(testproto *s, int rc) {
     s->state = ST_COMMAND;
     return after_store(
         s, OP_AUTHENTICATE,
-        mailproto_store_call_authenticate(&s->store, &s->op, OP_AUTHENTICATE,
+        mailproto_store_call_authenticate(&s->store, &s->io.op, OP_AUTHENTICATE,
                                           x->authzid, x->authcid, x->password,
                                           x->password_len, &s->candidate));
   case MAILPROTO_SASL_NEED_SECRET:
     s->state = ST_COMMAND;
     return after_store(s, OP_LOOKUP_SECRET,
                        mailproto_store_call_lookup_secret(
-                           &s->store, &s->op, OP_LOOKUP_SECRET, x->authcid,
+                           &s->store, &s->io.op, OP_LOOKUP_SECRET, x->authcid,
                            s->secret, sizeof s->secret, &s->secret_len,
                            &s->candidate));
   default:
@@ -465,8 +431,8 @@ static int cmd_auth(testproto *s, const args *a) {
   const char *sp = memchr(a->text, ' ', a->len);
   size_t name_len = sp ? (size_t)(sp - a->text) : a->len;
   const mailproto_sasl_mech *mech = mailproto_sasl_find(a->text, name_len);
-  int rc = mailproto_sasl_allowed(mech, s->config.sasl_mechanisms,
-                                  s->config.secure, s->config.allow_plaintext);
+  int rc = mailproto_sasl_allowed(mech, s->config.sasl_mechanisms, s->io.secure,
+                                  s->config.allow_plaintext);
   if (rc == MAILPROTO_ERR_ENCRYPTION_REQUIRED)
     return err(s, "encryption required");
   if (rc != 0)
@@ -504,9 +470,9 @@ static int cmd_status(testproto *s, const args *a) {
   if (rc != 0)
     return rc;
   return after_store(s, OP_STATUS,
-                     mailproto_store_call_status(&s->store, &s->op, OP_STATUS,
-                                                 s->account, s->mailbox,
-                                                 &s->status));
+                     mailproto_store_call_status(&s->store, &s->io.op,
+                                                 OP_STATUS, s->account,
+                                                 s->mailbox, &s->status));
 }
 
 /* "APPEND <mailbox> {n}": the name is everything before the last space. */
@@ -534,18 +500,18 @@ static int cmd_append(testproto *s, const args *a) {
   info.size_hint = size;
   return after_store(s, OP_APPEND_BEGIN,
                      mailproto_store_call_append_begin(
-                         &s->store, &s->op, OP_APPEND_BEGIN, s->account,
+                         &s->store, &s->io.op, OP_APPEND_BEGIN, s->account,
                          s->mailbox, &info, &s->writer));
 }
 
 /* Produces BIG lines while the queue has room below its watermark. */
 static int produce_big(testproto *s) {
-  while (s->big_active && !mailproto_outq_congested(&s->out)) {
+  while (s->big_active && !mailproto_outq_congested(&s->io.out)) {
     if (s->big_next > s->big_last) {
       s->big_active = 0;
       return ok_str(s, "big");
     }
-    int rc = mailproto_outq_printf(&s->out, "* line %llu\r\n",
+    int rc = mailproto_outq_printf(&s->io.out, "* line %llu\r\n",
                                    (unsigned long long)s->big_next);
     if (rc != 0)
       return rc;
@@ -601,7 +567,7 @@ static int process_line(testproto *s, const mailproto_line *line) {
   args a = {sp ? sp + 1 : text + line->len, sp ? line->len - verb_len - 1 : 0,
             sp != NULL};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (equals_nocase(text, verb_len, commands[i].verb))
+    if (mailproto_session_verb_is(text, verb_len, commands[i].verb))
       return commands[i].run(s, &a);
   return err(s, "unknown command");
 }
@@ -622,7 +588,7 @@ static int literal_bytes(testproto *s, const uint8_t *data, size_t len,
     return err_code(s, s->literal_error);
   }
   return after_store(s, OP_APPEND_WRITE,
-                     mailproto_store_call_write(&s->store, &s->op,
+                     mailproto_store_call_write(&s->store, &s->io.op,
                                                 OP_APPEND_WRITE, s->writer,
                                                 data, take));
 }
@@ -630,18 +596,6 @@ static int literal_bytes(testproto *s, const uint8_t *data, size_t len,
 /* ------------------------------------------------------------------ */
 /* The contract                                                        */
 /* ------------------------------------------------------------------ */
-
-/* Copies a caller's struct that may come from an older header (a smaller
- * struct_size) over the defaults. */
-static int copy_sized(void *dst, size_t dst_size, const void *src,
-                      size_t min_size) {
-  size_t n = *(const size_t *)src;
-  if (n < min_size)
-    return MAILPROTO_ERR_INVALID_ARGUMENT;
-  memcpy(dst, src, n < dst_size ? n : dst_size);
-  *(size_t *)dst = dst_size;
-  return 0;
-}
 
 int testproto_new(const testproto_config *config,
                   const testproto_callbacks *callbacks,
@@ -655,12 +609,14 @@ int testproto_new(const testproto_config *config,
   testproto_config_init(&cfg);
   testproto_callbacks_init(&cb);
   if (!callbacks ||
-      copy_sized(&cb, sizeof cb, callbacks,
-                 offsetof(testproto_callbacks, send) + sizeof cb.send) != 0 ||
+      mailproto_session_copy_sized(&cb, sizeof cb, callbacks,
+                                   offsetof(testproto_callbacks, send) +
+                                       sizeof cb.send) != 0 ||
       !cb.send)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (config && copy_sized(&cfg, sizeof cfg, config,
-                           offsetof(testproto_config, max_line)) != 0)
+  if (config &&
+      mailproto_session_copy_sized(&cfg, sizeof cfg, config,
+                                   offsetof(testproto_config, max_line)) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   size_t challenge_len = cfg.cram_challenge ? strlen(cfg.cram_challenge) : 1;
   size_t reply_room, limit;
@@ -693,10 +649,15 @@ int testproto_new(const testproto_config *config,
   if (store)
     s->store = *store;
   s->user_data = user_data;
-  mailproto_line_reader_init(&s->lines, &s->alloc, cfg.max_line);
-  mailproto_outq_init(&s->out, &s->alloc, limit, cfg.output_watermark,
-                      send_to_transport, s);
-  mailproto_op_init(&s->op, &op_sink, s);
+  mailproto_session_setup io = {.alloc = &s->alloc,
+                                .max_line = cfg.max_line,
+                                .out_limit = limit,
+                                .watermark = cfg.output_watermark,
+                                .send = send_to_transport,
+                                .sink = &op_sink,
+                                .owner = s,
+                                .secure = cfg.secure};
+  mailproto_session_init(&s->io, &io);
   s->state = ST_COMMAND;
   *out = s;
   return 0;
@@ -705,34 +666,27 @@ int testproto_new(const testproto_config *config,
 int testproto_start(testproto *s) {
   if (!s)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (s->fatal)
-    return s->fatal;
-  if (s->started)
-    return MAILPROTO_ERR_STATE;
-  s->started = 1;
-  mailproto_outq_cork(&s->out);
-  return end_batch(s,
-                   mailproto_outq_write_str(&s->out, "* READY testproto\r\n"));
+  int rc = mailproto_session_start(&s->io);
+  if (rc != 0)
+    return rc;
+  return end_batch(
+      s, mailproto_outq_write_str(&s->io.out, "* READY testproto\r\n"));
 }
 
 /* Whether the next input byte may be consumed now. */
 static int can_consume(const testproto *s) {
-  return s->started && !s->fatal && s->state != ST_CLOSING &&
-         !mailproto_op_pending(&s->op) && !s->big_active &&
-         !mailproto_outq_congested(&s->out);
+  return mailproto_session_can_read(&s->io) && s->state != ST_CLOSING &&
+         !s->big_active;
 }
 
 ptrdiff_t testproto_feed(testproto *s, const uint8_t *data, size_t len) {
   if (!s || (!data && len))
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (s->fatal)
-    return s->fatal;
-  if (!s->started)
-    return MAILPROTO_ERR_STATE;
+  int rc = mailproto_session_enter(&s->io);
+  if (rc != 0)
+    return rc;
   size_t used = 0;
-  int rc = 0;
-  mailproto_outq_cork(&s->out);
-  while (rc == 0 && used < len && can_consume(s)) {
+  while (mailproto_session_feeding(&s->io, rc, &used, len, can_consume(s))) {
     size_t n = 0;
     if (s->state == ST_LITERAL || s->state == ST_SKIP) {
       rc = literal_bytes(s, data + used, len - used, &n);
@@ -741,32 +695,27 @@ ptrdiff_t testproto_feed(testproto *s, const uint8_t *data, size_t len) {
     }
     mailproto_line line;
     int got =
-        mailproto_line_read(&s->lines, data + used, len - used, &n, &line);
+        mailproto_line_read(&s->io.lines, data + used, len - used, &n, &line);
     used += n;
     if (got < 0)
       rc = got;
     else if (got == 1)
       rc = process_line(s, &line);
   }
-  rc = end_batch(s, rc);
-  return rc < 0 ? rc : (ptrdiff_t)used;
+  return mailproto_session_fed(&s->io, rc, used, s->big_active);
 }
 
 int testproto_writable(testproto *s) {
   if (!s)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  if (s->fatal)
-    return s->fatal;
-  if (!s->started)
-    return MAILPROTO_ERR_STATE;
-  int rc = mailproto_outq_flush(&s->out);
+  int rc = mailproto_session_flush(&s->io);
   /* A fast transport takes each batch at once: keep producing until it
    * pushes back or the reply is complete. */
-  while (rc == 0 && s->big_active && !mailproto_outq_congested(&s->out)) {
-    mailproto_outq_cork(&s->out);
+  while (rc == 0 && s->big_active && !mailproto_outq_congested(&s->io.out)) {
+    mailproto_session_begin(&s->io);
     rc = end_batch(s, produce_big(s));
   }
-  return rc < 0 ? fail(s, rc) : 0;
+  return rc != 0 ? rc : mailproto_session_settle(&s->io, s->big_active);
 }
 
 int testproto_want_read(const testproto *s) {
@@ -774,26 +723,26 @@ int testproto_want_read(const testproto *s) {
 }
 
 int testproto_want_write(const testproto *s) {
-  return s && s->started && !s->fatal &&
-         (mailproto_outq_pending(&s->out) > 0 || s->big_active);
+  return s && mailproto_session_want_write(&s->io, s->big_active);
 }
 
 int testproto_pending(const testproto *s) {
-  return s && !s->fatal && mailproto_op_pending(&s->op);
+  return s && mailproto_session_pending(&s->io);
 }
 
 void testproto_free(testproto *s) {
   if (!s)
     return;
-  if (mailproto_op_pending(&s->op))
-    mailproto_store_call_cancel(&s->store, &s->op);
+  /* A handle the cancelled hook was to return is the backend's to free:
+   * the cancel clears it (store_call.h), so only a writer the session
+   * holds is aborted. */
+  mailproto_store_call_cancel(&s->store, &s->io.op);
   mailproto_store_call_abort(&s->store, s->writer);
   end_sasl(s);
   mailproto_store_call_release_account(&s->store, s->account);
   mailproto_mem_free(&s->alloc, s->mailbox);
   mailproto_mem_free(&s->alloc, s->challenge);
-  mailproto_line_reader_free(&s->lines);
-  mailproto_outq_free(&s->out);
+  mailproto_session_free(&s->io);
   mailproto_allocator alloc = s->alloc;
   mailproto_mem_free(&alloc, s);
 }

@@ -1,0 +1,488 @@
+/*
+ * The inside of an IMAP session, shared by the imap_*.c session files:
+ *   imap_session.c  the contract (new, start, feed, writable, sync,
+ *                   queries, free), the feed loop over the command reader,
+ *                   literal decisions, dispatch, the command pipeline
+ *                   (work, sync, announcements, tagged reply), output
+ *                   helpers, the op sink, the store error table
+ *   imap_auth.c     LOGIN, AUTHENTICATE (SASL-IR), STARTTLS, the login
+ *                   that follows them, the greeting's connect policy
+ *   imap_mailbox.c  CAPABILITY, ID, ENABLE, NAMESPACE, SELECT/EXAMINE,
+ *                   CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB,
+ *                   STATUS, mailbox name conversion
+ *   imap_append.c   APPEND: the message literal streamed to the store
+ *   imap_message.c  FETCH (non-MIME items), STORE, COPY, MOVE, EXPUNGE,
+ *                   CLOSE, UNSELECT, CHECK
+ *   imap_idle.c     IDLE and its keep-alive
+ *   imap_update.c   the store's sync, what it reports (view and message
+ *                   sizes and dates), the untagged EXISTS/EXPUNGE/FETCH
+ *                   announcements
+ *
+ * A command runs through phases (enum imap_phase): its own work (store
+ * operations and output produced as the transport drains), a sync of the
+ * selected mailbox, the announcements RFC 3501 7.4.1 allows after it, and
+ * the tagged reply, which is decided during the work and kept in
+ * s->tagged until its turn. Commands never overlap: while one runs, no
+ * further input is read (RFC 3501 5.5 lets a server run them in order).
+ */
+#ifndef MAILPROTO_IMAP_INTERNAL_H
+#define MAILPROTO_IMAP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buffer.h"
+#include "core/reply.h"
+#include "core/sasl.h"
+#include "core/session.h"
+#include "imap/imap_parser.h"
+#include "imap/imap_reader.h"
+#include "imap/imap_view.h"
+#include "imap/imap_writer.h"
+#include "mailproto/imap.h"
+
+/* Room above the output watermark for the longest piece written at once
+ * (a tagged reply with COPYUID, a FETCH line with 64 keywords, a LIST
+ * line): output is produced only below the watermark, so the queue never
+ * holds more than watermark + slack. */
+#define IMAP_REPLY_SLACK (128u * 1024u)
+/* Before login every literal is small (LOGIN's and AUTHENTICATE's
+ * arguments), so "{4294967295}" costs nothing and a stranger cannot make
+ * the session buffer much. */
+#define IMAP_UNAUTH_LITERAL 4096u
+#define IMAP_UNAUTH_COMMAND 16384u
+/* Longest configured greeting or ID name. */
+#define IMAP_TEXT_MAX 200u
+/* Longest policy text kept for a NO reply. */
+#define IMAP_POLICY_TEXT_MAX 400u
+/* Store reads while a message literal is sent: at most this much at once
+ * (and never more than the output watermark). */
+#define IMAP_READ_CHUNK (64u * 1024u)
+
+enum imap_state {
+  IMAP_GREETING, /* not started, or the connect callback is deferred */
+  IMAP_NOT_AUTH, /* RFC 3501 3.1 */
+  IMAP_AUTH,     /* RFC 3501 3.2 */
+  IMAP_SELECTED, /* RFC 3501 3.3 */
+  IMAP_LOGOUT    /* RFC 3501 3.4: the last responses are being flushed */
+};
+
+/* Where the command in progress is (see the top). */
+enum imap_phase {
+  IMAP_PHASE_NONE = 0, /* no command: read the next one */
+  IMAP_PHASE_WORK,     /* the command's own steps (mailproto_imap_work) */
+  IMAP_PHASE_INPUT,    /* waiting for client input: a SASL response,
+                          IDLE's DONE, APPEND message data */
+  IMAP_PHASE_SYNC,     /* sync the selected mailbox before replying */
+  IMAP_PHASE_ANNOUNCE, /* untagged EXPUNGE/EXISTS/FLAGS/FETCH */
+  IMAP_PHASE_TAGGED    /* send s->tagged; the command is over */
+};
+
+/* What the embedded op is doing (op.kind). */
+enum imap_op_kind {
+  IMAP_OP_CONNECT = 1,   /* policy: connect callback */
+  IMAP_OP_AUTHENTICATE,  /* store: LOGIN, PLAIN, LOGIN-SASL */
+  IMAP_OP_LOOKUP_SECRET, /* store: CRAM-MD5 */
+  IMAP_OP_AUTH_POLICY,   /* policy: auth callback */
+  IMAP_OP_OPEN,          /* store: SELECT/EXAMINE */
+  IMAP_OP_SELECT_LIST,   /* store: the LIST line of an IMAP4rev2 SELECT */
+  IMAP_OP_SYNC,          /* store: changes of the selected mailbox */
+  IMAP_OP_LIST,          /* store: LIST, LSUB */
+  IMAP_OP_LIST_STATUS,   /* store: RETURN (STATUS ...) of LIST */
+  IMAP_OP_CREATE,
+  IMAP_OP_DELETE,
+  IMAP_OP_RENAME,
+  IMAP_OP_SUBSCRIBE,
+  IMAP_OP_STATUS,
+  IMAP_OP_APPEND_BEGIN,
+  IMAP_OP_WRITE,
+  IMAP_OP_APPEND_COMMIT,
+  IMAP_OP_READ,      /* store: FETCH body data */
+  IMAP_OP_SET_FLAGS, /* store: STORE, and \Seen of FETCH */
+  IMAP_OP_EXPUNGE,   /* store: EXPUNGE, UID EXPUNGE, CLOSE */
+  IMAP_OP_COPY       /* store: COPY, MOVE */
+};
+
+/* Sizes and internal dates of the selected mailbox's messages, which
+ * FETCH needs and the view does not keep: 16 bytes per message, sorted
+ * by UID (the store reports UIDs in ascending order). Expunged entries
+ * are marked and dropped in bulk. */
+typedef struct imap_meta_entry {
+  uint32_t uid;
+  uint32_t size; /* RFC822.SIZE; UINT32_MAX: see `big` */
+  /* ((utc * 4096) + (zone minutes + 2048)) * 2 + canonical, where
+   * canonical says the stored bytes are the RFC822 bytes (size equals
+   * stored_size: every line ends in CRLF and no bare CR/LF remains). */
+  int64_t date;
+} imap_meta_entry;
+
+typedef struct imap_meta_big {
+  uint32_t uid;
+  uint64_t size;
+} imap_meta_big;
+
+typedef struct imap_meta {
+  imap_meta_entry *e;
+  size_t n, cap;
+  size_t dead; /* entries whose UID was expunged (size 0, uid kept) */
+  imap_meta_big *big;
+  size_t big_n, big_cap;
+} imap_meta;
+
+/* What FETCH needs of one message. */
+typedef struct imap_msg_info {
+  uint64_t size;
+  mailproto_datetime date;
+  int canonical;
+} imap_msg_info;
+
+/* The selected mailbox. */
+typedef struct imap_mailbox {
+  void *handle; /* the store's open mailbox */
+  char *name;   /* UTF-8 */
+  mailproto_imap_view *view;
+  imap_meta meta;
+  unsigned char readonly;
+  unsigned char dirty; /* changes may wait in the store: sync soon */
+} imap_mailbox;
+
+/* Where the announcements after a command are. */
+enum imap_announce {
+  IMAP_ANN_EXPUNGE = 0,
+  IMAP_ANN_EXISTS,
+  IMAP_ANN_KEYWORDS,
+  IMAP_ANN_CHANGES,
+  IMAP_ANN_DONE
+};
+
+/* A login attempt from its command to its reply. */
+typedef struct imap_login {
+  void *account; /* from the store, until the login is complete */
+  size_t secret_len;
+  char user[MAILPROTO_SASL_FIELD_MAX + 1];
+  char secret[MAILPROTO_SECRET_MAX];
+} imap_login;
+
+/* A piece of message text being sent as a literal (FETCH BODY[] and
+ * friends): the RFC822 form of the stored bytes (every CR, LF or CRLF
+ * sent as CRLF, NUL as 0x80) from `start` for `count` octets. */
+typedef struct imap_body {
+  uint32_t uid;
+  uint64_t start, count; /* the window, in RFC822 octets */
+  uint64_t pos;          /* RFC822 octets passed so far */
+  uint64_t offset;       /* stored bytes read so far */
+  uint64_t sent;         /* octets of the window sent */
+  const uint8_t *data;   /* bytes of the last read not yet converted */
+  size_t len;
+  unsigned char canonical; /* stored bytes are RFC822 bytes: seek */
+  unsigned char eof;
+  unsigned char cr; /* the last stored byte was a CR (a LF next is its) */
+} imap_body;
+
+/* FETCH in progress. */
+typedef struct imap_fetch {
+  mailproto_imap_view_iter it;
+  uint32_t index; /* the message being answered */
+  unsigned item;  /* its next item */
+  unsigned char in_message;  /* "* n FETCH (" is out */
+  unsigned char add_flags;   /* \Seen was set: FLAGS goes out too */
+  unsigned char set_seen;    /* non-PEEK body items on a writable box */
+  unsigned char scanning;    /* looking for the end of the header */
+  unsigned char probed;      /* the message is readable */
+  unsigned char streaming;   /* a literal's bytes are going out */
+  unsigned char need_header; /* HEADER/TEXT items: header length needed */
+  unsigned char skipped;     /* some messages could not be read */
+  int skip_code;             /* why (store error) */
+  uint64_t header_len;       /* RFC822 octets of the header, blank line
+                                included */
+  imap_msg_info info;
+  imap_body body;
+  /* The header scan's line state: at a line start, after a blank line. */
+  unsigned char scan_line_start;
+  unsigned char scan_cr;
+} imap_fetch;
+
+/* One mailbox a LIST gathered. */
+typedef struct imap_list_entry {
+  char *name; /* UTF-8 */
+  unsigned attributes;
+  unsigned char childinfo; /* RECURSIVEMATCH: a subscribed child matched */
+  unsigned char matched;   /* the name itself matches a pattern */
+} imap_list_entry;
+
+typedef struct imap_list {
+  imap_list_entry *e;
+  size_t n, cap;
+  size_t pos;         /* next entry to answer */
+  unsigned pattern;   /* next pattern to ask the store about */
+  unsigned char pass; /* RECURSIVEMATCH: 0 all mailboxes, 1 subscribed */
+  unsigned char status_due; /* the entry at pos-1 still needs STATUS */
+  mailproto_mailbox_status status;
+} imap_list;
+
+/* One run of COPYUID: source UIDs first.. map to dest first.. */
+typedef struct imap_uid_run {
+  uint32_t src, dst, len;
+} imap_uid_run;
+
+/* APPEND in progress. */
+typedef struct imap_append {
+  void *writer;
+  char *mailbox; /* UTF-8 */
+  char **keywords;
+  size_t keyword_count;
+  mailproto_append_info info;
+  mailproto_datetime date;
+  uint64_t size;     /* the message literal's size */
+  uint64_t received; /* bytes of it received */
+  int failed;        /* a store error while writing, or NUL: reply NO/BAD */
+  int nul;           /* a NUL in a non-binary literal */
+  unsigned char binary;
+  unsigned char at_end; /* the literal is complete */
+  uint32_t uidvalidity, uid;
+} imap_append;
+
+struct mailproto_imap {
+  mailproto_allocator alloc;
+  mailproto_imap_config config; /* strings point into `strings` */
+  char *strings;
+  mailproto_imap_callbacks cb;
+  mailproto_store store;
+  void *user_data;
+  char *client;
+
+  mailproto_session_io io; /* output, op, fatal code, TLS (not its lines) */
+  mailproto_imap_reader reader;
+  mailproto_imap_parser parser;
+  mailproto_buf cmdbuf; /* the command being run, copied from the reader */
+  mailproto_imap_command cmd;
+  mailproto_buf tag;    /* its tag, NUL-terminated */
+  mailproto_buf line;   /* one response being built */
+  mailproto_buf tagged; /* the tagged reply waiting for its turn */
+
+  enum imap_state state;
+  enum imap_phase phase;
+  enum imap_announce announce;
+  unsigned errors;
+  unsigned auth_failures;
+  uint64_t challenges;
+  unsigned char rev2;      /* ENABLE IMAP4rev2 (RFC 9051) */
+  unsigned char utf8;      /* ENABLE UTF8=ACCEPT or IMAP4rev2 (RFC 6855) */
+  unsigned char expunge_ok; /* EXPUNGE may be announced after this command */
+  unsigned char must_sync;  /* sync even when not dirty */
+  unsigned char uid_fetch;  /* announcements carry UID (UID commands) */
+  unsigned char closing;    /* LOGOUT or BYE: close after the reply */
+  unsigned char idle;       /* IDLE: 1 before "+", 2 idling, 3 DONE read */
+  unsigned char idle_sync;  /* a sync was asked for while idling */
+
+  /* login */
+  mailproto_sasl *sasl;
+  imap_login *login;
+  mailproto_reply reply; /* a policy callback's reply */
+  void *account;
+  char *user;
+
+  imap_mailbox sel;
+
+  /* the command's own state */
+  mailproto_imap_range *spans; /* resolved message set */
+  size_t span_count;
+  mailproto_uid_range *uids; /* the same as UID ranges for the store */
+  size_t uid_count;
+  const char **keywords; /* STORE's keywords as C strings */
+  mailproto_mailbox_status status;
+  uint32_t dest_uidvalidity;
+  imap_uid_run *runs; /* COPYUID */
+  size_t run_count, run_cap;
+  int runs_overflow;
+  imap_fetch fetch;
+  imap_list list;
+  imap_append append;
+  unsigned select_attrs; /* the LIST line of an IMAP4rev2 SELECT */
+  int select_found;
+  char *select_name; /* the mailbox a SELECT opens (UTF-8) */
+};
+
+/* ---- imap_session.c: output ---- */
+
+/* Flags for the response writer (UTF-8 after ENABLE). */
+static inline unsigned mailproto_imap_wflags(const mailproto_imap *s) {
+  return s->utf8 ? MAILPROTO_IMAP_WRITE_UTF8 : 0u;
+}
+/* Sends what s->line holds and empties it. */
+int mailproto_imap_emit(mailproto_imap *s);
+/* printf-style response text; the caller includes CRLF. */
+int mailproto_imap_printf(mailproto_imap *s, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* "* <status> [<code>] <text>" */
+int mailproto_imap_untagged(mailproto_imap *s, const char *status,
+                            const char *code, const char *text);
+/* A continuation request "+ text". */
+int mailproto_imap_continue(mailproto_imap *s, const char *text);
+
+/* ---- imap_session.c: the command pipeline ---- */
+
+/* The command decided its tagged reply: kept until the sync and the
+ * announcements after it are done. A BAD counts toward the error limit
+ * (then "* BYE" follows and the session closes) and skips the sync. */
+int mailproto_imap_done(mailproto_imap *s, const char *status,
+                        const char *code, const char *text);
+/* As done() with a store error code: the response code and text of the
+ * error table ("NO [NONEXISTENT] ..."); `missing` replaces NONEXISTENT
+ * (APPEND, COPY, MOVE: "TRYCREATE"). Fatal codes are returned as they
+ * are. */
+int mailproto_imap_fail(mailproto_imap *s, int code, const char *missing);
+/* A BAD that does not count toward the error limit (a cancelled
+ * AUTHENTICATE). */
+int mailproto_imap_done_uncounted(mailproto_imap *s, const char *status,
+                                  const char *text);
+/* After a store wrapper or policy call of `kind` returned `rc`: a deferred
+ * op waits for its completion; anything else is handled now. */
+int mailproto_imap_after_op(mailproto_imap *s, int kind, int rc);
+/* Starts a policy op of `kind`: clears any previous reply. */
+void mailproto_imap_policy_begin(mailproto_imap *s, int kind);
+/* Closes a policy call's op bracket: a positive value other than
+ * DEFERRED is CALLBACK_FAILURE. */
+int mailproto_imap_policy_end(mailproto_imap *s, int rc);
+/* The session ends after what is queued: closes the mailbox, releases the
+ * account. */
+void mailproto_imap_close(mailproto_imap *s);
+/* Sets the reader's literal limits for the state (small before login). */
+void mailproto_imap_reader_limits(mailproto_imap *s);
+/* Writes "<unique.stamp@host>" for CRAM-MD5 (size >= 256). */
+int mailproto_imap_challenge(mailproto_imap *s, char *out, size_t size);
+/* The tag of the command in progress. */
+static inline const char *mailproto_imap_tag(const mailproto_imap *s) {
+  return (const char *)s->tag.data;
+}
+
+/* ---- imap_auth.c ---- */
+
+int mailproto_imap_cmd_login(mailproto_imap *s);
+int mailproto_imap_cmd_authenticate(mailproto_imap *s);
+int mailproto_imap_cmd_starttls(mailproto_imap *s);
+/* A SASL response line (raw-line mode). */
+int mailproto_imap_sasl_line(mailproto_imap *s, const uint8_t *data,
+                             size_t len, int too_long);
+/* Results of the login ops (AUTHENTICATE, LOOKUP_SECRET, AUTH_POLICY). */
+int mailproto_imap_auth_done(mailproto_imap *s, int kind, int rc);
+/* The connect policy's verdict, then the greeting. */
+int mailproto_imap_connect_done(mailproto_imap *s, int rc);
+int mailproto_imap_greeting(mailproto_imap *s);
+/* Forgets a SASL exchange or login attempt and its secrets. */
+void mailproto_imap_auth_reset(mailproto_imap *s);
+
+/* ---- imap_mailbox.c ---- */
+
+/* The capability list (without "CAPABILITY"), for the greeting, the
+ * CAPABILITY command and the login reply. */
+int mailproto_imap_write_capabilities(mailproto_imap *s, mailproto_buf *b);
+int mailproto_imap_cmd_capability(mailproto_imap *s);
+int mailproto_imap_cmd_id(mailproto_imap *s);
+int mailproto_imap_cmd_enable(mailproto_imap *s);
+int mailproto_imap_cmd_namespace(mailproto_imap *s);
+int mailproto_imap_cmd_select(mailproto_imap *s);
+int mailproto_imap_cmd_create(mailproto_imap *s);
+int mailproto_imap_cmd_delete(mailproto_imap *s);
+int mailproto_imap_cmd_rename(mailproto_imap *s);
+int mailproto_imap_cmd_subscribe(mailproto_imap *s, int on);
+int mailproto_imap_cmd_list(mailproto_imap *s);
+int mailproto_imap_cmd_status(mailproto_imap *s);
+/* LIST's output, made as the transport drains (phase WORK). */
+int mailproto_imap_list_step(mailproto_imap *s);
+/* Results of the mailbox ops. */
+int mailproto_imap_mailbox_done(mailproto_imap *s, int kind, int rc);
+/* The op sink's mailbox report (LIST, the SELECT LIST line). */
+int mailproto_imap_list_add(mailproto_imap *s, int kind,
+                            const mailproto_mailbox_info *mb);
+/* Frees what a LIST gathered. */
+void mailproto_imap_list_free(mailproto_imap *s);
+/*
+ * A mailbox name from the client (the parser's decoded astring) to UTF-8
+ * in a new allocation: modified UTF-7 is decoded (RFC 3501 5.1.3) unless
+ * UTF-8 is enabled (RFC 6855 3); `pattern` allows the LIST wildcards.
+ * Returns 0, SYNTAX (not valid modified UTF-7 or UTF-8: reply BAD),
+ * BAD_NAME (not a possible name: reply NO) or NOMEM.
+ */
+int mailproto_imap_mailbox_name(mailproto_imap *s, const mailproto_imap_str *in,
+                                int pattern, char **out);
+/* Closes the selected mailbox (no expunge); back to AUTH. */
+void mailproto_imap_unselect(mailproto_imap *s);
+
+/* ---- imap_append.c ---- */
+
+/* A LITERAL event of an APPEND command whose message literal starts here
+ * (the parser said so): checks and begins the store's writer, then
+ * streams or rejects the literal. */
+int mailproto_imap_append_literal(mailproto_imap *s,
+                                  const mailproto_imap_event *ev);
+/* Message bytes (RAW events) and their end (RAW_END). */
+int mailproto_imap_append_data(mailproto_imap *s, const uint8_t *data,
+                               size_t len);
+int mailproto_imap_append_end(mailproto_imap *s);
+/* The piece of the command after the message (a COMMAND or LITERAL event
+ * with `continued`). */
+int mailproto_imap_append_rest(mailproto_imap *s,
+                               const mailproto_imap_event *ev);
+int mailproto_imap_append_done(mailproto_imap *s, int kind, int rc);
+/* Aborts a writer and forgets the APPEND. */
+void mailproto_imap_append_reset(mailproto_imap *s);
+/* Whether an APPEND message literal is being received. */
+static inline int mailproto_imap_appending(const mailproto_imap *s) {
+  return s->append.mailbox != NULL;
+}
+
+/* ---- imap_message.c ---- */
+
+int mailproto_imap_cmd_fetch(mailproto_imap *s);
+int mailproto_imap_cmd_store(mailproto_imap *s);
+int mailproto_imap_cmd_copy(mailproto_imap *s, int move);
+int mailproto_imap_cmd_expunge(mailproto_imap *s);
+int mailproto_imap_cmd_close(mailproto_imap *s, int expunge);
+/* FETCH output, made as the transport drains (phase WORK). */
+int mailproto_imap_fetch_step(mailproto_imap *s);
+int mailproto_imap_message_done(mailproto_imap *s, int kind, int rc);
+/* Frees the per-command message state (spans, keywords, runs). */
+void mailproto_imap_message_reset(mailproto_imap *s);
+/* The op sink's uid_map report (COPY, MOVE). */
+int mailproto_imap_copy_map(mailproto_imap *s, uint32_t src, uint32_t dst);
+
+/* ---- imap_idle.c ---- */
+
+int mailproto_imap_cmd_idle(mailproto_imap *s);
+/* The announcements before "+ idling" or during IDLE are out. */
+int mailproto_imap_idle_announced(mailproto_imap *s);
+/* A line while idling. */
+int mailproto_imap_idle_line(mailproto_imap *s, const uint8_t *data,
+                             size_t len);
+
+/* ---- imap_update.c ---- */
+
+/* The store's notify hook for the selected mailbox. */
+void mailproto_imap_notify(void *arg);
+/* Starts a sync of the selected mailbox (phase SYNC). */
+int mailproto_imap_sync_start(mailproto_imap *s);
+int mailproto_imap_sync_done(mailproto_imap *s, int rc);
+/* One step of the announcements; sets s->announce to DONE at the end. */
+int mailproto_imap_announce_step(mailproto_imap *s);
+/* The op sink's reports during open and sync. */
+int mailproto_imap_report_message(mailproto_imap *s,
+                                  const mailproto_message_info *msg);
+int mailproto_imap_report_keyword(mailproto_imap *s, unsigned index,
+                                  const char *name);
+int mailproto_imap_report_expunged(mailproto_imap *s, uint32_t uid);
+/* The size and date of a message by UID: 1 if known, else 0. */
+int mailproto_imap_meta_get(const mailproto_imap *s, uint32_t uid,
+                            imap_msg_info *out);
+void mailproto_imap_meta_free(mailproto_imap *s);
+/* Writes the flag list of the view's message `index` (\Recent only for
+ * IMAP4rev1). */
+int mailproto_imap_write_msg_flags(mailproto_imap *s, mailproto_buf *b,
+                                   uint32_t index);
+/* Writes "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]". */
+int mailproto_imap_write_flag_lists(mailproto_imap *s);
+
+#endif

@@ -1,0 +1,10 @@
+set(MAILPROTO_IMAP_SOURCES
+  imap/imap_reader.c
+  imap/imap_seqset.c
+  imap/imap_parser.c
+  imap/imap_parse_fetch.c
+  imap/imap_parse_mailbox.c
+  imap/imap_parse_search.c
+  imap/imap_writer.c
+  imap/imap_write_command.c
+  imap/imap_view.c)
