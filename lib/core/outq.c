@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
+
 /* The longest text mailproto_outq_printf() formats. */
 #define OUTQ_PRINTF_MAX 1024
 
@@ -61,13 +63,19 @@ int mailproto_outq_flush(mailproto_outq *q) {
   return 0;
 }
 
-/* Appends to the queue, reusing the space of sent bytes before growing. */
-static int enqueue(mailproto_outq *q, const uint8_t *data, size_t len) {
+/* Room for `len` more bytes, reusing the space of sent bytes before
+ * growing. */
+static int make_room(mailproto_outq *q, size_t len) {
   if (q->head > 0 && len > q->buf.cap - q->buf.len) {
     mailproto_buf_consume(&q->buf, q->head);
     q->head = 0;
   }
-  return mailproto_buf_append(&q->buf, data, len);
+  return mailproto_buf_reserve(&q->buf, len);
+}
+
+static int enqueue(mailproto_outq *q, const uint8_t *data, size_t len) {
+  int rc = make_room(q, len);
+  return rc != 0 ? rc : mailproto_buf_append(&q->buf, data, len);
 }
 
 int mailproto_outq_write(mailproto_outq *q, const void *data, size_t len) {
@@ -100,6 +108,30 @@ int mailproto_outq_write(mailproto_outq *q, const void *data, size_t len) {
   if (rc != 0 && sent > 0)
     q->error = rc;
   return rc;
+}
+
+int mailproto_outq_write2(mailproto_outq *q, const void *a, size_t a_len,
+                          const void *b, size_t b_len) {
+  if (q->error)
+    return q->error;
+  size_t len = a_len + b_len;
+  if (len < a_len || len > mailproto_outq_room(q))
+    return MAILPROTO_ERR_BUFFER_FULL;
+  if (len == 0)
+    return 0;
+  /* Room for both first, so a failure queues neither. */
+  if (len > q->buf.cap - q->buf.len) {
+    int rc = make_room(q, len);
+    if (rc != 0)
+      return rc;
+  }
+  uint8_t *end = q->buf.data + q->buf.len;
+  if (a_len)
+    memcpy(end, a, a_len);
+  if (b_len)
+    memcpy(end + a_len, b, b_len);
+  q->buf.len += len;
+  return q->corked ? 0 : mailproto_outq_flush(q);
 }
 
 int mailproto_outq_write_str(mailproto_outq *q, const char *s) {

@@ -39,6 +39,11 @@ void mailproto_outq_free(mailproto_outq *q);
  * the limit: nothing queued), NOMEM, or the sticky send error. */
 int mailproto_outq_write(mailproto_outq *q, const void *data, size_t len);
 int mailproto_outq_write_str(mailproto_outq *q, const char *s);
+/* Queues two pieces as one write (a line and its CRLF): all or nothing,
+ * same returns as mailproto_outq_write(). Both are copied into the queue,
+ * so it suits corked batches best. */
+int mailproto_outq_write2(mailproto_outq *q, const void *a, size_t a_len,
+                          const void *b, size_t b_len);
 
 /* printf-style; the formatted text must fit in 1024 bytes. */
 int mailproto_outq_printf(mailproto_outq *q, const char *fmt, ...)

@@ -97,14 +97,6 @@ static int finish(mailproto_pop3 *s) {
   return rc == 0 ? mailproto_outq_write(&s->io.out, ".\r\n", 3) : rc;
 }
 
-/* Offset of the first CR or LF in p[0..n), or n. */
-static size_t line_end_at(const uint8_t *p, size_t n) {
-  const uint8_t *lf = memchr(p, '\n', n);
-  size_t limit = lf ? (size_t)(lf - p) : n;
-  const uint8_t *cr = memchr(p, '\r', limit);
-  return cr ? (size_t)(cr - p) : limit;
-}
-
 static void advance(pop3_stream *st, size_t n) {
   st->data += n;
   st->len -= n;
@@ -126,11 +118,79 @@ static int line_ended(pop3_stream *st) {
   return st->in_body && st->lines_left == 0;
 }
 
+/* Where a span of message bytes that go out unchanged stops. */
+enum span_stop {
+  SPAN_MORE, /* the span may go on: no byte after it needs a change */
+  SPAN_EOL,  /* the byte after it is a CR or LF to send as CRLF */
+  SPAN_DONE  /* TOP has sent all it should */
+};
+
+/* What one emit() learnt about LFs in the read: `at` is the first LF at
+ * or after every position searched since (`found`), or the end of the
+ * searched bytes, none of which is an LF. So no byte is searched for LF
+ * twice, however many bare CRs a long line holds. */
+typedef struct lf_mark {
+  const uint8_t *at; /* NULL: nothing searched yet */
+  int found;
+} lf_mark;
+
+/* The first LF in p[0..n), or NULL. */
+static const uint8_t *find_lf(lf_mark *m, const uint8_t *p, size_t n) {
+  const uint8_t *end = p + n;
+  if (m->at && m->at >= p) {
+    if (m->found)
+      return m->at < end ? m->at : NULL;
+    if (m->at >= end)
+      return NULL;
+    p = m->at;
+  }
+  const uint8_t *lf = memchr(p, '\n', (size_t)(end - p));
+  m->at = lf ? lf : end;
+  m->found = lf != NULL;
+  return lf;
+}
+
+/*
+ * The bytes of p[0..n) that go out as they are: whole lines that end in
+ * CRLF with no other CR, up to a line that starts with "." (stuffed
+ * first), then the text of a last line up to its first CR or LF. Per line
+ * one memchr finds the LF and one over the same line the first CR; the
+ * line is plain when that CR comes right before the LF. Lines are counted
+ * for TOP as they pass. Returns the span's length; *stop says why it
+ * ended.
+ */
+static size_t plain_span(pop3_stream *st, lf_mark *m, const uint8_t *p,
+                         size_t n, enum span_stop *stop) {
+  size_t pos = 0;
+  for (;;) {
+    const uint8_t *lf = find_lf(m, p + pos, n - pos);
+    size_t end = lf ? (size_t)(lf - p) : n;
+    const uint8_t *cr = memchr(p + pos, '\r', end - pos);
+    size_t at = cr ? (size_t)(cr - p) : end;
+    if (at > pos)
+      st->line_start = 0;
+    if (!lf || at + 1 != end) {
+      *stop = at < n ? SPAN_EOL : SPAN_MORE;
+      return at;
+    }
+    pos = end + 1;
+    if (line_ended(st)) {
+      *stop = SPAN_DONE;
+      return pos;
+    }
+    if (pos == n || p[pos] == '.') {
+      *stop = SPAN_MORE;
+      return pos;
+    }
+  }
+}
+
 /* Sends the bytes of the last read while the queue is below its
  * watermark; each step writes at most the room left plus 2 bytes. */
 static int emit(mailproto_pop3 *s) {
   pop3_stream *st = &s->stream;
   mailproto_outq *q = &s->io.out;
+  lf_mark mark = {NULL, 0};
   int rc = 0;
   while (rc == 0 && st->len > 0 && !mailproto_outq_congested(q)) {
     const uint8_t *p = st->data;
@@ -148,18 +208,22 @@ static int emit(mailproto_pop3 *s) {
       continue;
     }
     size_t room = q->watermark - mailproto_outq_pending(q);
-    size_t run = line_end_at(p, st->len < room ? st->len : room);
-    if (run > 0) {
-      st->line_start = 0;
+    enum span_stop stop;
+    size_t run =
+        plain_span(st, &mark, p, st->len < room ? st->len : room, &stop);
+    if (stop != SPAN_EOL) {
       rc = mailproto_outq_write(q, p, run);
       advance(st, run);
+      if (rc == 0 && stop == SPAN_DONE)
+        return finish(s);
       continue;
     }
-    /* A CR or LF here ends the line, sent as CRLF; the LF of a CRLF pair
-     * is dropped when it comes (maybe in the next chunk). */
-    st->skip_lf = *p == '\r' ? 1 : 0;
-    advance(st, 1);
-    rc = mailproto_outq_write(q, "\r\n", 2);
+    /* A bare CR or LF ends the line too, sent as CRLF together with the
+     * text before it; the LF of a CRLF pair cut by the end of the read (or
+     * of the room) is dropped when it comes. */
+    st->skip_lf = p[run] == '\r' ? 1 : 0;
+    rc = mailproto_outq_write2(q, p, run, "\r\n", 2);
+    advance(st, run + 1);
     if (rc == 0 && line_ended(st))
       return finish(s);
   }

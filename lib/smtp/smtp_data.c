@@ -17,7 +17,6 @@
  * 5.6.0 after its end; with BARE_EOL_NORMALIZE the stray byte is stored
  * as CRLF.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -93,17 +92,26 @@ static int body_write(mailproto_smtp *s, int kind, const uint8_t *p, size_t n) {
   return rc == MAILPROTO_DEFERRED ? 1 : write_result(s, rc);
 }
 
-/* After a write: the line end still owed, then the end of the data or
- * chunk if it was reached. */
-static int body_next(mailproto_smtp *s) {
+/* Writes the line end still owed (normalising). Returns 0 when done, 1
+ * when a write was deferred, or a fatal code. */
+static int write_insert(mailproto_smtp *s) {
   while (s->insert_len) {
     const uint8_t *p = s->insert;
     size_t n = s->insert_len;
     s->insert_len = 0;
     int rc = body_write(s, SMTP_OP_WRITE, p, n);
     if (rc != 0)
-      return rc == 1 ? 0 : rc;
+      return rc;
   }
+  return 0;
+}
+
+/* After a deferred write: the line end still owed, then the end of the
+ * data or chunk if it was reached. */
+static int body_next(mailproto_smtp *s) {
+  int rc = write_insert(s);
+  if (rc != 0)
+    return rc == 1 ? 0 : rc;
   int end = s->chunk_done;
   s->chunk_done = 0;
   if (end == SMTP_END_CHUNK)
@@ -117,15 +125,14 @@ int mailproto_smtp_write_done(mailproto_smtp *s, int rc) {
 }
 
 /* Writes a span of input, then `insert` (a line end replacing a bare CR
- * or LF). */
-static int flush(mailproto_smtp *s, const uint8_t *p, size_t n,
-                 const uint8_t *insert, size_t insert_len) {
+ * or LF). Returns 0 when done, 1 when a write was deferred (the rest
+ * follows from write_done), or a fatal code. */
+static int put(mailproto_smtp *s, const uint8_t *p, size_t n,
+               const uint8_t *insert, size_t insert_len) {
   s->insert = insert;
   s->insert_len = s->txn.writer ? insert_len : 0;
   int rc = body_write(s, SMTP_OP_WRITE, p, n);
-  if (rc != 0)
-    return rc == 1 ? 0 : rc;
-  return body_next(s);
+  return rc != 0 ? rc : write_insert(s);
 }
 
 /* A CR or LF outside CRLF (RFC 5321 2.3.8): refused, or stored as CRLF. */
@@ -135,7 +142,7 @@ static int bare_eol(mailproto_smtp *s, const uint8_t *p, size_t n,
     smtp_reply r = {550, "5.6.0", "Message contains bare CR or LF"};
     return mailproto_smtp_txn_fail(s, &r, 0);
   }
-  return flush(s, p, n, insert, insert_len);
+  return put(s, p, n, insert, insert_len);
 }
 
 /*
@@ -162,36 +169,95 @@ static size_t bare_cr(mailproto_smtp *s, const char *owed, uint8_t c) {
 /* DATA body                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Where the scan of one feed stopped looking for LF: `lf` is the first
+ * LF at or after every position scanned since (the input's length when
+ * there is none), so no byte is searched for LF twice in a feed, however
+ * often bare CRs interrupt a long line. */
+typedef struct lf_cache {
+  size_t lf;
+  int known;
+} lf_cache;
+
+static size_t next_lf(lf_cache *c, const uint8_t *in, size_t len, size_t pos) {
+  if (!c->known || c->lf < pos) {
+    const uint8_t *p = memchr(in + pos, '\n', len - pos);
+    c->lf = p ? (size_t)(p - in) : len;
+    c->known = 1;
+  }
+  return c->lf;
+}
+
+/* Why the text scan stopped. */
+enum text_stop {
+  TEXT_END, /* the input ended inside a line */
+  TEXT_BOL, /* a line start after CRLF that needs a look: "." or no byte */
+  TEXT_CR,  /* just after a CR that is not the one of a CRLF (or is last) */
+  TEXT_LF   /* at a bare LF */
+};
+
+/*
+ * Text from `pos` (inside a line, no CR pending) up to the first byte that
+ * needs attention. Every other byte is stored as it is: lines that end in
+ * CRLF, have no other CR, and are followed by a line that does not start
+ * with ".". Per line one memchr finds the LF and one over the same line
+ * the first CR; the line is plain when that CR comes right before the LF.
+ * Returns where the scan stopped (see `enum text_stop`).
+ */
+static size_t scan_text(lf_cache *c, const uint8_t *in, size_t len, size_t pos,
+                        enum text_stop *stop) {
+  const uint8_t *p = in + pos, *end = in + len;
+  const uint8_t *lf = in + next_lf(c, in, len, pos), *cr;
+  for (;;) {
+    cr = memchr(p, '\r', (size_t)(lf - p));
+    if (lf == end || !cr || cr + 1 != lf)
+      break;
+    p = lf + 1;
+    if (p == end || *p == '.') {
+      *stop = TEXT_BOL;
+      return (size_t)(p - in);
+    }
+    lf = memchr(p, '\n', (size_t)(end - p));
+    if (!lf)
+      lf = end;
+  }
+  c->lf = (size_t)(lf - in);
+  if (cr) {
+    *stop = TEXT_CR;
+    return (size_t)(cr - in) + 1;
+  }
+  *stop = lf == end ? TEXT_END : TEXT_LF;
+  return (size_t)(lf - in);
+}
+
 int mailproto_smtp_data_feed(mailproto_smtp *s, const uint8_t *in, size_t len,
                              size_t *used) {
   /* Once the message failed the body is only scanned for its end. A
-   * writer cannot vanish inside this loop: writes happen at its exits,
-   * and each exit has consumed at least one byte. */
+   * write may end the message (size limit, store failure), so this is
+   * read again after each write. The feed stops only where a write is
+   * deferred (having consumed at least one byte) or the data ended. */
   int discard = s->txn.writer == NULL;
+  lf_cache lfc = {0, 0};
   size_t pos = 0, span = 0; /* [span, pos) is stored as it is */
+  int rc = 0;
   while (pos < len) {
     uint8_t c = in[pos];
     switch (s->dstate) {
     case SMTP_D_TEXT: {
-      const uint8_t *p = in + pos;
-      const uint8_t *lf = memchr(p, '\n', len - pos);
-      size_t upto = lf ? (size_t)(lf - p) : len - pos;
-      const uint8_t *cr = memchr(p, '\r', upto);
-      if (cr) {
-        pos += (size_t)(cr - p) + 1;
+      enum text_stop stop;
+      pos = scan_text(&lfc, in, len, pos, &stop);
+      if (stop == TEXT_BOL)
+        s->dstate = SMTP_D_BOL;
+      else if (stop == TEXT_CR)
         s->dstate = SMTP_D_CR;
-        break;
-      }
-      pos += upto;
-      if (!lf)
-        break;
-      s->dstate = SMTP_D_BOL_FAKE; /* a bare LF */
-      if (discard) {
+      else if (stop == TEXT_LF) {
+        s->dstate = SMTP_D_BOL_FAKE; /* a bare LF */
         pos++;
-        break;
+        if (!discard) {
+          rc = bare_eol(s, in + span, pos - 1 - span, crlf, 2);
+          span = pos;
+        }
       }
-      *used = pos + 1;
-      return bare_eol(s, in + span, pos - span, crlf, 2);
+      break;
     }
     case SMTP_D_CR:
       if (c == '\n') {
@@ -203,9 +269,11 @@ int mailproto_smtp_data_feed(mailproto_smtp *s, const uint8_t *in, size_t len,
       s->dstate = SMTP_D_BOL_FAKE;
       if (discard)
         break;
-      *used = pos + 1;
-      return bare_eol(s, in + span, pos - span, s->insert_buf,
-                      bare_cr(s, "\n", c));
+      pos++;
+      rc = bare_eol(s, in + span, pos - 1 - span, s->insert_buf,
+                    bare_cr(s, "\n", c));
+      span = pos;
+      break;
     case SMTP_D_BOL:
     case SMTP_D_BOL_FAKE:
       if (c != '.') {
@@ -217,14 +285,13 @@ int mailproto_smtp_data_feed(mailproto_smtp *s, const uint8_t *in, size_t len,
        * dropped too, so no stored line is a lone "." that came from a
        * terminator another parser would have seen. */
       s->dstate = s->dstate == SMTP_D_BOL ? SMTP_D_DOT : SMTP_D_DOT_FAKE;
-      if (discard) {
-        pos++;
-        break;
-      }
-      *used = pos + 1;
-      return flush(s, in + span, pos - span, NULL, 0);
+      pos++;
+      if (!discard)
+        rc = put(s, in + span, pos - 1 - span, NULL, 0);
+      span = pos;
+      break;
     case SMTP_D_DOT:
-      /* Entered at an exit of this loop, so span == pos here. */
+      /* Entered right after the dot was dropped, so span == pos here. */
       if (c == '\r') {
         pos++;
         span = pos; /* the CR is held back */
@@ -243,18 +310,27 @@ int mailproto_smtp_data_feed(mailproto_smtp *s, const uint8_t *in, size_t len,
         s->dstate = SMTP_D_BOL;
         s->state = SMTP_ST_COMMAND;
         s->chunk_done = SMTP_END_DATA;
-        return flush(s, in, 0, NULL, 0);
+        return body_next(s);
       }
       /* "." CR without LF: the held CR is bare. */
       s->dstate = SMTP_D_BOL_FAKE;
       if (discard)
         break;
-      *used = pos + 1;
-      return bare_eol(s, in, 0, s->insert_buf, bare_cr(s, "\r\n", c));
+      pos++;
+      rc = bare_eol(s, in, 0, s->insert_buf, bare_cr(s, "\r\n", c));
+      span = pos;
+      break;
     }
+    if (rc != 0) {
+      /* Deferred: the feed stops after the bytes the write covered. */
+      *used = pos;
+      return rc == 1 ? 0 : rc;
+    }
+    discard = s->txn.writer == NULL;
   }
   *used = len;
-  return flush(s, in + span, len - span, NULL, 0);
+  rc = put(s, in + span, len - span, NULL, 0);
+  return rc == 1 ? 0 : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -454,6 +530,7 @@ int mailproto_smtp_begin_done(mailproto_smtp *s, int rc) {
     return rc != 0 ? rc : prelude_end(s);
   }
   t->number = ++s->messages;
+  mailproto_smtp_message_id(s, t->id, sizeof t->id);
   if (!s->config.add_received)
     return prelude_end(s);
   /* RFC 5321 4.4: the trace header goes first. */
@@ -480,16 +557,14 @@ int mailproto_smtp_header_done(mailproto_smtp *s, int rc) {
 /* After the last byte                                                 */
 /* ------------------------------------------------------------------ */
 
-static void describe(const mailproto_smtp *s, mailproto_smtp_message *m,
-                     char *id, size_t id_size) {
+static void describe(const mailproto_smtp *s, mailproto_smtp_message *m) {
   const smtp_txn *t = &s->txn;
-  mailproto_smtp_message_id(s, id, id_size);
   memset(m, 0, sizeof *m);
   m->struct_size = sizeof *m;
   m->size = t->stored;
   m->recipient_count = t->count;
   m->recipients = (const char *const *)t->addrs;
-  m->id = id;
+  m->id = t->id;
 }
 
 static int finish_message(mailproto_smtp *s) {
@@ -501,9 +576,8 @@ static int finish_message(mailproto_smtp *s) {
     mailproto_smtp_txn_reset(s);
     return rc;
   }
-  char id[48];
   mailproto_smtp_message m;
-  describe(s, &m, id, sizeof id);
+  describe(s, &m);
   mailproto_smtp_policy_begin(s, SMTP_OP_MESSAGE);
   int rc = s->cb.message ? s->cb.message(s, &s->io.op, &m, s->user_data) : 0;
   return mailproto_smtp_policy_end(s, SMTP_OP_MESSAGE, rc);
@@ -562,15 +636,16 @@ int mailproto_smtp_commit_done(mailproto_smtp *s, int rc) {
     else if (first_error == 0)
       first_error = t->results[i];
   }
-  char id[48];
   mailproto_smtp_message m;
-  describe(s, &m, id, sizeof id);
+  describe(s, &m);
   int out = 0;
   if (!s->config.lmtp) {
+    static const char accepted[] = "Message accepted as ";
+    char text[sizeof accepted + sizeof t->id];
     smtp_reply r;
-    char text[96];
     if (first_error == 0) {
-      snprintf(text, sizeof text, "Message accepted as %s", id);
+      memcpy(text, accepted, sizeof accepted - 1);
+      memcpy(text + sizeof accepted - 1, t->id, strlen(t->id) + 1);
       smtp_reply fallback = {250, "2.0.0", text};
       mailproto_smtp_policy_reply(s, &fallback, &r);
     } else

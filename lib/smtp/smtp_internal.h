@@ -128,6 +128,7 @@ typedef struct smtp_txn {
   void *writer;
   uint64_t stored; /* octets written, Received: included */
   unsigned long number;
+  char id[40]; /* "<tag>.<number>", made once with the number */
   smtp_failure failure;
 } smtp_txn;
 

@@ -12,16 +12,22 @@
 
 /* A size hint preallocates at most this much: the hint comes from the
  * client (SMTP SIZE=, an IMAP literal) and must not reserve memory the
- * message never fills. */
+ * message never fills. Only a message that has filled this much gets the
+ * rest of its hint (see grow_to). */
 #define HINT_MAX ((size_t)1 << 20)
+/* Room beyond a delivery's hint for what the session adds to the
+ * client's octets (SMTP's Received: header). */
+#define HINT_SLACK ((size_t)1024)
+/* The first reservation without a hint. */
+#define FIRST_CAP ((size_t)4096)
 
 enum { W_APPEND = 0x41505044, W_DELIVER = 0x444c5652 };
 
 typedef struct ms_writer {
   unsigned kind;
   ms_body *body;
-  size_t cap; /* data bytes the body can hold */
-  size_t hint;
+  size_t cap;  /* data bytes the body can hold */
+  size_t hint; /* the size hint (a delivery: plus HINT_SLACK); 0: none */
   mailproto_store_size size; /* RFC822.SIZE of what was written */
   /* APPEND */
   ms_user *user;
@@ -47,7 +53,11 @@ static ms_writer *writer_new(mailproto_memstore *s, unsigned kind,
   ms_writer *w = mailproto_mem_calloc(&s->alloc, 1, sizeof *w);
   if (w) {
     w->kind = kind;
-    w->hint = hint < HINT_MAX ? (size_t)hint : HINT_MAX;
+    /* An APPEND literal's size is exact; a delivery gets a trace header
+     * more. A hint past what memory can hold is no use as a target. */
+    size_t slack = kind == W_DELIVER ? HINT_SLACK : 0;
+    if (hint && hint < SIZE_MAX - slack)
+      w->hint = (size_t)hint + slack;
   }
   return w;
 }
@@ -119,15 +129,27 @@ int mailproto_memstore_hook_deliver_begin(void *ctx, mailproto_op *op,
   return 0;
 }
 
-/* Makes room for `need` data bytes; doubles so long messages written in
- * small chunks cost O(n). */
-static int body_reserve(mailproto_memstore *s, ms_writer *w, size_t need) {
-  if (w->body && need <= w->cap)
-    return 0;
-  size_t cap = w->cap ? w->cap : (w->hint > 256 ? w->hint : 256);
-  while (cap < need)
-    if (mailproto_size_mul(cap, 2, &cap) != 0)
-      cap = need;
+/* The room to grow to for `need` bytes. The first reservation is the
+ * hint, up to HINT_MAX, so a message of the announced size is copied in
+ * once and never moved. A message that has filled HINT_MAX has shown
+ * that its hint is real: the rest of the hint is reserved in one step
+ * (it is bounded by the session's size limit, and the unused end is
+ * trimmed at commit). Past the hint, or without one, the room doubles,
+ * so long messages written in small chunks cost O(n). */
+static size_t grow_to(const ms_writer *w, size_t need) {
+  size_t cap;
+  if (!w->body)
+    cap = w->hint ? (w->hint < HINT_MAX ? w->hint : HINT_MAX) : FIRST_CAP;
+  else if (w->hint > w->cap && w->hint >= need)
+    cap = w->hint;
+  else if (mailproto_size_mul(w->cap, 2, &cap) != 0)
+    cap = need;
+  return cap > need ? cap : need;
+}
+
+/* Gives the body room for `cap` data bytes (allocated on first use).
+ * On failure the body stays as it was. */
+static int body_resize(mailproto_memstore *s, ms_writer *w, size_t cap) {
   size_t bytes;
   if (mailproto_size_add(sizeof(ms_body), cap, &bytes) != 0)
     return MAILPROTO_ERR_NOMEM;
@@ -156,9 +178,11 @@ int mailproto_memstore_hook_write(void *ctx, mailproto_op *op, void *writer,
   size_t old = w->body ? w->body->len : 0, need;
   if (mailproto_size_add(old, len, &need) != 0)
     return MAILPROTO_ERR_NOMEM;
-  int rc = body_reserve(s, w, need);
-  if (rc != 0)
-    return rc;
+  if (!w->body || need > w->cap) {
+    int rc = body_resize(s, w, grow_to(w, need));
+    if (rc != 0)
+      return rc;
+  }
   ms_body *b = w->body;
   memcpy(b->data + old, data, len);
   b->len = need;
@@ -167,17 +191,15 @@ int mailproto_memstore_hook_write(void *ctx, mailproto_op *op, void *writer,
 }
 
 /* The body as committed: allocated even for an empty message, trimmed
- * when the doubling left much unused room. */
+ * when the reservation left much unused room. */
 static ms_body *take_body(mailproto_memstore *s, ms_writer *w) {
-  if (!w->body && body_reserve(s, w, 0) != 0)
+  if (!w->body && body_resize(s, w, 0) != 0)
     return NULL;
   ms_body *b = w->body;
   b->size = mailproto_store_size_total(&w->size);
-  if (w->cap - b->len > b->len / 8 + 64) {
-    ms_body *t = mailproto_mem_realloc(&s->alloc, b, sizeof(ms_body) + b->len);
-    if (t) /* keeping the larger block is fine */
-      b = t;
-  }
+  if (w->cap - b->len > b->len / 8 + 64)
+    (void)body_resize(s, w, b->len); /* keeping the larger block is fine */
+  b = w->body;
   w->body = NULL;
   return b;
 }

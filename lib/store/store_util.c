@@ -297,11 +297,10 @@ int mailproto_uid_set_has(const mailproto_uid_set *set, uint32_t uid) {
   return mailproto_uid_ranges_has(set->r, set->n, uid);
 }
 
-/* Occurrences of `c` in p[0..n), found with memchr. */
-static uint64_t count_byte(const uint8_t *p, size_t n, uint8_t c) {
+/* CRs in [p, end), found with memchr. */
+static uint64_t count_cr(const uint8_t *p, const uint8_t *end) {
   uint64_t k = 0;
-  const uint8_t *end = p + n;
-  while (p < end && (p = memchr(p, c, (size_t)(end - p)))) {
+  while (p < end && (p = memchr(p, '\r', (size_t)(end - p)))) {
     k++;
     p++;
   }
@@ -312,18 +311,28 @@ void mailproto_store_size_add(mailproto_store_size *z, const uint8_t *p,
                               size_t n) {
   if (n == 0)
     return;
-  /* Every CR and LF is bare but those that pair up as CRLF: bare is
-   * CRs + LFs - 2 * pairs, with a pair across the chunk boundary when the
-   * last chunk ended in a CR (counted then, taken back now). */
-  uint64_t pairs = z->cr && p[0] == '\n';
-  const uint8_t *end = p + n;
-  for (const uint8_t *q = p + 1;
-       q < end && (q = memchr(q, '\n', (size_t)(end - q))); q++)
-    pairs += q[-1] == '\r';
-  z->bare += count_byte(p, n, '\r') + count_byte(p, n, '\n');
-  z->bare -= 2 * pairs;
+  /* One pass, line by line: an LF is bare unless a CR precedes it, and a
+   * CR is bare unless it is the byte before an LF, so only the CRs before
+   * each line's last byte need counting: in CRLF text, one memchr per
+   * line that finds none. A chunk's final CR counts as bare until the
+   * next chunk begins with LF. */
+  const uint8_t *end = p + n, *q = p;
+  uint64_t bare = 0;
+  if (z->cr && *q == '\n') {
+    z->bare--;
+    q++;
+  }
+  for (const uint8_t *lf; q < end && (lf = memchr(q, '\n', (size_t)(end - q)));
+       q = lf + 1) {
+    if (lf > q && lf[-1] == '\r')
+      bare += count_cr(q, lf - 1);
+    else
+      bare += 1 + count_cr(q, lf);
+  }
+  bare += count_cr(q, end);
+  z->bare += bare;
   z->octets += n;
-  z->cr = p[n - 1] == '\r';
+  z->cr = end[-1] == '\r';
 }
 
 uint64_t mailproto_store_size_total(const mailproto_store_size *z) {
