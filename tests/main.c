@@ -33,6 +33,10 @@ static const struct {
     {"store_maildir", suite_store_maildir},
     {"imap_parser", suite_imap_parser},
     {"imap_view", suite_imap_view},
+    {"imap_session", suite_imap_session},
+    {"imap_transcripts", suite_imap_transcripts},
+    {"mime_parser", suite_mime_parser},
+    {"mime_imap", suite_mime_imap},
 };
 
 enum { SUITE_COUNT = sizeof suites / sizeof suites[0] };

@@ -151,6 +151,7 @@ enum imap_announce {
   IMAP_ANN_EXPUNGE = 0,
   IMAP_ANN_EXISTS,
   IMAP_ANN_KEYWORDS,
+  IMAP_ANN_CHANGES_BEGIN,
   IMAP_ANN_CHANGES,
   IMAP_ANN_DONE
 };
@@ -167,39 +168,55 @@ typedef struct imap_login {
  * friends): the RFC822 form of the stored bytes (every CR, LF or CRLF
  * sent as CRLF, NUL as 0x80) from `start` for `count` octets. */
 typedef struct imap_body {
-  uint32_t uid;
   uint64_t start, count; /* the window, in RFC822 octets */
   uint64_t pos;          /* RFC822 octets passed so far */
   uint64_t offset;       /* stored bytes read so far */
   uint64_t sent;         /* octets of the window sent */
   const uint8_t *data;   /* bytes of the last read not yet converted */
   size_t len;
-  unsigned char canonical; /* stored bytes are RFC822 bytes: seek */
+  unsigned char raw; /* stored bytes are RFC822 bytes: read from `start` */
   unsigned char eof;
   unsigned char cr; /* the last stored byte was a CR (a LF next is its) */
 } imap_body;
+
+enum imap_fetch_stage {
+  IMAP_FETCH_NEXT = 0, /* pick the next message */
+  IMAP_FETCH_PROBE,    /* first read (or header scan) before answering */
+  IMAP_FETCH_HEAD,     /* "* n FETCH (" */
+  IMAP_FETCH_ITEM,     /* the next item */
+  IMAP_FETCH_BODY,     /* a literal's bytes */
+  IMAP_FETCH_TAIL      /* ")" */
+};
 
 /* FETCH in progress. */
 typedef struct imap_fetch {
   mailproto_imap_view_iter it;
   uint32_t index; /* the message being answered */
-  unsigned item;  /* its next item */
-  unsigned char in_message;  /* "* n FETCH (" is out */
+  uint32_t uid;
+  unsigned item;             /* its next item */
+  int probe_item;            /* the item whose stream the probe began, or -1 */
+  unsigned char stage;       /* enum imap_fetch_stage */
+  unsigned char first;       /* no item written yet for this message */
   unsigned char add_flags;   /* \Seen was set: FLAGS goes out too */
   unsigned char set_seen;    /* non-PEEK body items on a writable box */
-  unsigned char scanning;    /* looking for the end of the header */
-  unsigned char probed;      /* the message is readable */
-  unsigned char streaming;   /* a literal's bytes are going out */
+  unsigned char need_body;   /* some items are message text */
   unsigned char need_header; /* HEADER/TEXT items: header length needed */
-  unsigned char skipped;     /* some messages could not be read */
-  int skip_code;             /* why (store error) */
-  uint64_t header_len;       /* RFC822 octets of the header, blank line
-                                included */
+  unsigned char header_known;
+  unsigned char has_uid;   /* UID is among the items */
+  unsigned char has_flags; /* FLAGS is among the items */
+  unsigned char skipped;   /* some messages could not be read */
+  int skip_code;           /* why (a store error) */
+  uint64_t header_len;     /* RFC822 octets of the header, blank line
+                              included */
   imap_msg_info info;
   imap_body body;
-  /* The header scan's line state: at a line start, after a blank line. */
-  unsigned char scan_line_start;
-  unsigned char scan_cr;
+  /* The header scan: RFC822 octets passed, stored bytes read, at a line
+   * start, after a CR. */
+  uint64_t scan_pos, scan_offset;
+  unsigned char scan_line_start, scan_cr;
+  /* A read's results (stable while it is deferred). */
+  const uint8_t *read_data;
+  size_t read_len;
 } imap_fetch;
 
 /* One mailbox a LIST gathered. */
@@ -211,11 +228,14 @@ typedef struct imap_list_entry {
 } imap_list_entry;
 
 typedef struct imap_list {
+  char **patterns; /* reference + pattern, UTF-8; NULL: matches nothing */
+  unsigned pattern_slots;
   imap_list_entry *e;
   size_t n, cap;
-  size_t pos;         /* next entry to answer */
-  unsigned pattern;   /* next pattern to ask the store about */
-  unsigned char pass; /* RECURSIVEMATCH: 0 all mailboxes, 1 subscribed */
+  unsigned char gathered;   /* the store has answered every call */
+  size_t pos;               /* next entry to answer */
+  unsigned pattern;         /* next pattern to ask the store about */
+  unsigned char pass;       /* RECURSIVEMATCH: 0 all mailboxes, 1 subscribed */
   unsigned char status_due; /* the entry at pos-1 still needs STATUS */
   mailproto_mailbox_status status;
 } imap_list;
@@ -238,6 +258,7 @@ typedef struct imap_append {
   int failed;        /* a store error while writing, or NUL: reply NO/BAD */
   int nul;           /* a NUL in a non-binary literal */
   unsigned char binary;
+  unsigned char sync;   /* "{n}": "+" goes out once the writer exists */
   unsigned char at_end; /* the literal is complete */
   uint32_t uidvalidity, uid;
 } imap_append;
@@ -266,14 +287,14 @@ struct mailproto_imap {
   unsigned errors;
   unsigned auth_failures;
   uint64_t challenges;
-  unsigned char rev2;      /* ENABLE IMAP4rev2 (RFC 9051) */
-  unsigned char utf8;      /* ENABLE UTF8=ACCEPT or IMAP4rev2 (RFC 6855) */
+  unsigned char rev2;       /* ENABLE IMAP4rev2 (RFC 9051) */
+  unsigned char utf8;       /* ENABLE UTF8=ACCEPT or IMAP4rev2 (RFC 6855) */
   unsigned char expunge_ok; /* EXPUNGE may be announced after this command */
   unsigned char must_sync;  /* sync even when not dirty */
   unsigned char uid_fetch;  /* announcements carry UID (UID commands) */
   unsigned char closing;    /* LOGOUT or BYE: close after the reply */
   unsigned char idle;       /* IDLE: 1 before "+", 2 idling, 3 DONE read */
-  unsigned char idle_sync;  /* a sync was asked for while idling */
+  unsigned char tls_go;     /* STARTTLS answered OK: begin TLS after it */
 
   /* login */
   mailproto_sasl *sasl;
@@ -328,8 +349,11 @@ int mailproto_imap_continue(mailproto_imap *s, const char *text);
 /* The command decided its tagged reply: kept until the sync and the
  * announcements after it are done. A BAD counts toward the error limit
  * (then "* BYE" follows and the session closes) and skips the sync. */
-int mailproto_imap_done(mailproto_imap *s, const char *status,
-                        const char *code, const char *text);
+int mailproto_imap_done(mailproto_imap *s, const char *status, const char *code,
+                        const char *text);
+/* After done(): "* BYE <text>" follows the tagged reply and the session
+ * closes (too many failed logins). */
+int mailproto_imap_bye_after(mailproto_imap *s, const char *text);
 /* As done() with a store error code: the response code and text of the
  * error table ("NO [NONEXISTENT] ..."); `missing` replaces NONEXISTENT
  * (APPEND, COPY, MOVE: "TRYCREATE"). Fatal codes are returned as they
@@ -351,7 +375,7 @@ int mailproto_imap_policy_end(mailproto_imap *s, int rc);
  * account. */
 void mailproto_imap_close(mailproto_imap *s);
 /* Sets the reader's literal limits for the state (small before login). */
-void mailproto_imap_reader_limits(mailproto_imap *s);
+void mailproto_imap_set_reader_limits(mailproto_imap *s);
 /* Writes "<unique.stamp@host>" for CRAM-MD5 (size >= 256). */
 int mailproto_imap_challenge(mailproto_imap *s, char *out, size_t size);
 /* The tag of the command in progress. */
@@ -365,8 +389,8 @@ int mailproto_imap_cmd_login(mailproto_imap *s);
 int mailproto_imap_cmd_authenticate(mailproto_imap *s);
 int mailproto_imap_cmd_starttls(mailproto_imap *s);
 /* A SASL response line (raw-line mode). */
-int mailproto_imap_sasl_line(mailproto_imap *s, const uint8_t *data,
-                             size_t len, int too_long);
+int mailproto_imap_sasl_line(mailproto_imap *s, const uint8_t *data, size_t len,
+                             int too_long);
 /* Results of the login ops (AUTHENTICATE, LOOKUP_SECRET, AUTH_POLICY). */
 int mailproto_imap_auth_done(mailproto_imap *s, int kind, int rc);
 /* The connect policy's verdict, then the greeting. */
@@ -377,9 +401,11 @@ void mailproto_imap_auth_reset(mailproto_imap *s);
 
 /* ---- imap_mailbox.c ---- */
 
-/* The capability list (without "CAPABILITY"), for the greeting, the
- * CAPABILITY command and the login reply. */
-int mailproto_imap_write_capabilities(mailproto_imap *s, mailproto_buf *b);
+/* Writes the capability list with "CAPABILITY " before it (the greeting's
+ * and the login reply's response code, the CAPABILITY response) into
+ * `out` with a NUL. Returns the length or BUFFER_FULL. */
+#define IMAP_CAPABILITY_MAX 1024u
+int mailproto_imap_capabilities(mailproto_imap *s, char *out, size_t size);
 int mailproto_imap_cmd_capability(mailproto_imap *s);
 int mailproto_imap_cmd_id(mailproto_imap *s);
 int mailproto_imap_cmd_enable(mailproto_imap *s);

@@ -7,4 +7,11 @@ set(MAILPROTO_IMAP_SOURCES
   imap/imap_parse_search.c
   imap/imap_writer.c
   imap/imap_write_command.c
-  imap/imap_view.c)
+  imap/imap_view.c
+  imap/imap_session.c
+  imap/imap_auth.c
+  imap/imap_mailbox.c
+  imap/imap_append.c
+  imap/imap_message.c
+  imap/imap_idle.c
+  imap/imap_update.c)

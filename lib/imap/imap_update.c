@@ -1,0 +1,346 @@
+/*
+ * Keeping up with the selected mailbox: the store's sync, what open and
+ * sync report (into the view, and message sizes and dates into the meta
+ * table FETCH needs), and the untagged responses that tell the client:
+ * EXPUNGE (only where RFC 3501 7.4.1 allows it), EXISTS and RECENT (RFC
+ * 3501 7.3.1-2; no RECENT in IMAP4rev2), FLAGS and PERMANENTFLAGS when
+ * keywords were added (7.2.6), and FETCH (FLAGS) for changed messages
+ * (7.4.2; with UID for UID commands and IMAP4rev2, RFC 9051 7.5.2).
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "imap/imap_internal.h"
+#include "store/store_call.h"
+
+/* ------------------------------------------------------------------ */
+/* The meta table                                                      */
+/* ------------------------------------------------------------------ */
+
+/* The date field of an expunged entry. */
+#define META_DEAD INT64_MIN
+/* Dates further than this from 1970 (about 35 million years) are
+ * clamped so the packed form cannot overflow. */
+#define META_UTC_MAX (INT64_C(1) << 50)
+
+static int64_t pack_date(const mailproto_datetime *d, int canonical) {
+  int64_t utc = d->utc;
+  if (utc > META_UTC_MAX)
+    utc = META_UTC_MAX;
+  if (utc < -META_UTC_MAX)
+    utc = -META_UTC_MAX;
+  int32_t tz = d->tz_minutes;
+  if (tz < -1439 || tz > 1439)
+    tz = 0;
+  return ((utc * 4096) + (tz + 2048)) * 2 + (canonical ? 1 : 0);
+}
+
+static void unpack_date(int64_t v, imap_msg_info *out) {
+  /* Floor division: the packed value may be negative. */
+  int64_t canonical = ((v % 2) + 2) % 2;
+  int64_t rest = (v - canonical) / 2;
+  int64_t tz = ((rest % 4096) + 4096) % 4096;
+  out->canonical = canonical != 0;
+  out->date.tz_minutes = (int32_t)(tz - 2048);
+  out->date.utc = (rest - tz) / 4096;
+}
+
+/* Index of the first entry with a UID >= uid. */
+static size_t meta_lower(const imap_meta *m, uint32_t uid) {
+  size_t lo = 0, hi = m->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (m->e[mid].uid < uid)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int meta_add(mailproto_imap *s, const mailproto_message_info *msg) {
+  imap_meta *m = &s->sel.meta;
+  /* A UID reported before: sizes and dates never change. */
+  if (m->n > 0 && msg->uid <= m->e[m->n - 1].uid)
+    return 0;
+  if (m->n == m->cap) {
+    size_t cap = m->cap ? 2 * m->cap : 64;
+    imap_meta_entry *e =
+        mailproto_mem_reallocarray(&s->alloc, m->e, cap, sizeof *e);
+    if (!e)
+      return MAILPROTO_ERR_NOMEM;
+    m->e = e;
+    m->cap = cap;
+  }
+  if (msg->size >= UINT32_MAX) {
+    if (m->big_n == m->big_cap) {
+      size_t cap = m->big_cap ? 2 * m->big_cap : 4;
+      imap_meta_big *b =
+          mailproto_mem_reallocarray(&s->alloc, m->big, cap, sizeof *b);
+      if (!b)
+        return MAILPROTO_ERR_NOMEM;
+      m->big = b;
+      m->big_cap = cap;
+    }
+    m->big[m->big_n].uid = msg->uid;
+    m->big[m->big_n].size = msg->size;
+    m->big_n++;
+  }
+  imap_meta_entry *e = &m->e[m->n++];
+  e->uid = msg->uid;
+  e->size = msg->size >= UINT32_MAX ? UINT32_MAX : (uint32_t)msg->size;
+  e->date = pack_date(&msg->internal_date, msg->size == msg->stored_size);
+  return 0;
+}
+
+/* Drops expunged entries once they are many (amortised O(1) each). */
+static void meta_compact(imap_meta *m) {
+  if (m->dead < 64 || m->dead < m->n / 2)
+    return;
+  size_t k = 0;
+  for (size_t i = 0; i < m->n; i++)
+    if (m->e[i].date != META_DEAD)
+      m->e[k++] = m->e[i];
+  m->n = k;
+  m->dead = 0;
+}
+
+static void meta_expunged(imap_meta *m, uint32_t uid) {
+  size_t i = meta_lower(m, uid);
+  if (i < m->n && m->e[i].uid == uid && m->e[i].date != META_DEAD) {
+    m->e[i].date = META_DEAD;
+    m->dead++;
+  }
+}
+
+int mailproto_imap_meta_get(const mailproto_imap *s, uint32_t uid,
+                            imap_msg_info *out) {
+  const imap_meta *m = &s->sel.meta;
+  size_t i = meta_lower(m, uid);
+  if (i >= m->n || m->e[i].uid != uid || m->e[i].date == META_DEAD)
+    return 0;
+  unpack_date(m->e[i].date, out);
+  out->size = m->e[i].size;
+  if (m->e[i].size == UINT32_MAX) {
+    size_t lo = 0, hi = m->big_n;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (m->big[mid].uid < uid)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    if (lo < m->big_n && m->big[lo].uid == uid)
+      out->size = m->big[lo].size;
+  }
+  return 1;
+}
+
+void mailproto_imap_meta_free(mailproto_imap *s) {
+  imap_meta *m = &s->sel.meta;
+  mailproto_mem_free(&s->alloc, m->e);
+  mailproto_mem_free(&s->alloc, m->big);
+  memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------------------ */
+/* What open and sync report                                           */
+/* ------------------------------------------------------------------ */
+
+int mailproto_imap_report_message(mailproto_imap *s,
+                                  const mailproto_message_info *msg) {
+  if (!s->sel.view)
+    return 0;
+  int rc = mailproto_imap_view_message(s->sel.view, msg->uid, msg->flags,
+                                       msg->keywords, msg->modseq);
+  if (rc == MAILPROTO_ERR_INVALID_ARGUMENT)
+    return 0; /* UID 0: a store bug the view ignores */
+  return rc != 0 ? rc : meta_add(s, msg);
+}
+
+int mailproto_imap_report_keyword(mailproto_imap *s, unsigned index,
+                                  const char *name) {
+  if (!s->sel.view)
+    return 0;
+  int rc = mailproto_imap_view_keyword(s->sel.view, index, name);
+  return rc == MAILPROTO_ERR_INVALID_ARGUMENT ? 0 : rc;
+}
+
+int mailproto_imap_report_expunged(mailproto_imap *s, uint32_t uid) {
+  if (!s->sel.view)
+    return 0;
+  /* The size and date stay until the EXPUNGE goes out: until then the
+   * message keeps its number and may still be fetched (RFC 2180 4.1). */
+  return mailproto_imap_view_expunged(s->sel.view, uid);
+}
+
+void mailproto_imap_notify(void *arg) {
+  mailproto_imap *s = arg;
+  /* From inside some session's store call: only note it (store.h). */
+  s->sel.dirty = 1;
+  if (s->cb.wakeup)
+    s->cb.wakeup(s, s->user_data);
+}
+
+int mailproto_imap_sync_start(mailproto_imap *s) {
+  s->sel.dirty = 0;
+  return mailproto_imap_after_op(
+      s, IMAP_OP_SYNC,
+      mailproto_store_call_sync(&s->store, &s->io.op, IMAP_OP_SYNC,
+                                s->sel.handle, &s->status));
+}
+
+int mailproto_imap_sync_done(mailproto_imap *s, int rc) {
+  if (mailproto_is_fatal(rc))
+    return rc;
+  if (rc != 0) {
+    /* What the view got is kept (repeated reports are harmless); the
+     * next chance tries again. The command's reply stands. */
+    s->sel.dirty = 1;
+    return 0;
+  }
+  mailproto_imap_view_status(s->sel.view, &s->status);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Flags                                                               */
+/* ------------------------------------------------------------------ */
+
+int mailproto_imap_write_msg_flags(mailproto_imap *s, mailproto_buf *b,
+                                   uint32_t index) {
+  const mailproto_imap_view *v = s->sel.view;
+  const char *names[MAILPROTO_KEYWORDS_MAX];
+  unsigned count = 0;
+  uint64_t kw = mailproto_imap_view_keywords(v, index);
+  for (unsigned i = 0; kw && i < MAILPROTO_KEYWORDS_MAX; i++, kw >>= 1)
+    if (kw & 1u) {
+      const char *name = mailproto_imap_view_keyword_name(v, i);
+      if (name)
+        names[count++] = name;
+    }
+  unsigned system = mailproto_imap_view_flags(v, index);
+  /* RFC 9051 2.3.2: IMAP4rev2 has no \Recent. */
+  if (s->rev2)
+    system &= ~MAILPROTO_FLAG_RECENT;
+  return mailproto_imap_write_flags(b, system, names, count, 0);
+}
+
+int mailproto_imap_write_flag_lists(mailproto_imap *s) {
+  const mailproto_imap_view *v = s->sel.view;
+  const char *names[MAILPROTO_KEYWORDS_MAX];
+  unsigned count = mailproto_imap_view_keyword_count(v), used = 0;
+  for (unsigned i = 0; i < count; i++)
+    if ((names[i] = mailproto_imap_view_keyword_name(v, i)) != NULL)
+      used++;
+  mailproto_buf *b = &s->line;
+  /* RFC 3501 7.2.6 and 7.1 (PERMANENTFLAGS): "\*" while keywords can
+   * still be created; nothing is permanent in a read-only mailbox. */
+  int rc = mailproto_imap_write_raw(b, "* FLAGS ");
+  if (rc == 0)
+    rc = mailproto_imap_write_flags(b, MAILPROTO_FLAGS_SETTABLE, names, count,
+                                    0);
+  if (rc == 0)
+    rc = mailproto_imap_write_raw(b, "\r\n* OK [PERMANENTFLAGS ");
+  if (rc == 0 && s->sel.readonly)
+    rc = mailproto_imap_write_raw(b, "()] No permanent flags permitted\r\n");
+  else if (rc == 0) {
+    rc = mailproto_imap_write_flags(b, MAILPROTO_FLAGS_SETTABLE, names, count,
+                                    used < MAILPROTO_KEYWORDS_MAX);
+    if (rc == 0)
+      rc = mailproto_imap_write_raw(b, "] Flags permitted\r\n");
+  }
+  if (rc != 0) {
+    mailproto_buf_clear(b);
+    return rc == MAILPROTO_ERR_NOMEM ? rc : MAILPROTO_ERR_INTERNAL;
+  }
+  return mailproto_imap_emit(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Announcements                                                       */
+/* ------------------------------------------------------------------ */
+
+static int announce_change(mailproto_imap *s,
+                           const mailproto_imap_view_change *ch) {
+  mailproto_buf *b = &s->line;
+  uint32_t index = ch->seq - 1;
+  int rc = mailproto_imap_write_raw(b, "* ");
+  if (rc == 0)
+    rc = mailproto_imap_write_number(b, ch->seq);
+  if (rc == 0)
+    rc = mailproto_imap_write_raw(b, " FETCH (FLAGS ");
+  if (rc == 0)
+    rc = mailproto_imap_write_msg_flags(s, b, index);
+  if (rc == 0 && (s->uid_fetch || s->rev2)) {
+    rc = mailproto_imap_write_raw(b, " UID ");
+    if (rc == 0)
+      rc = mailproto_imap_write_number(b, ch->uid);
+  }
+  if (rc == 0)
+    rc = mailproto_imap_write_raw(b, ")\r\n");
+  if (rc != 0) {
+    mailproto_buf_clear(b);
+    return rc == MAILPROTO_ERR_NOMEM ? rc : MAILPROTO_ERR_INTERNAL;
+  }
+  return mailproto_imap_emit(s);
+}
+
+int mailproto_imap_announce_step(mailproto_imap *s) {
+  mailproto_imap_view *v = s->sel.view;
+  uint32_t seq, uid, exists, recent;
+  int rc;
+  if (s->state != IMAP_SELECTED || !v) {
+    s->announce = IMAP_ANN_DONE;
+    return 0;
+  }
+  switch (s->announce) {
+  case IMAP_ANN_EXPUNGE:
+    /* A round, once begun, is sent whole before anything else that
+     * carries sequence numbers. */
+    if (mailproto_imap_view_next_expunge(v, &seq, &uid) == 1) {
+      meta_expunged(&s->sel.meta, uid);
+      return mailproto_imap_printf(s, "* %lu EXPUNGE\r\n", (unsigned long)seq);
+    }
+    if (!s->expunge_ok || mailproto_imap_view_flush_expunges(v) == 0) {
+      meta_compact(&s->sel.meta);
+      s->announce = IMAP_ANN_EXISTS;
+    }
+    return 0;
+  case IMAP_ANN_EXISTS:
+    s->announce = IMAP_ANN_KEYWORDS;
+    rc = mailproto_imap_view_flush_exists(v, &exists, &recent);
+    if (rc < 0)
+      return MAILPROTO_ERR_INTERNAL;
+    if (rc == 0)
+      return 0;
+    rc = mailproto_imap_printf(s, "* %lu EXISTS\r\n", (unsigned long)exists);
+    if (rc == 0 && !s->rev2)
+      rc = mailproto_imap_printf(s, "* %lu RECENT\r\n", (unsigned long)recent);
+    return rc;
+  case IMAP_ANN_KEYWORDS:
+    s->announce = IMAP_ANN_CHANGES_BEGIN;
+    return mailproto_imap_view_flush_keywords(v)
+               ? mailproto_imap_write_flag_lists(s)
+               : 0;
+  case IMAP_ANN_CHANGES_BEGIN:
+    s->announce = IMAP_ANN_CHANGES;
+    return mailproto_imap_view_flush_changes(v) < 0 ? MAILPROTO_ERR_INTERNAL
+                                                    : 0;
+  case IMAP_ANN_CHANGES: {
+    mailproto_imap_view_change ch;
+    rc = mailproto_imap_view_next_change(v, &ch);
+    if (rc < 0)
+      return MAILPROTO_ERR_INTERNAL;
+    if (rc == 0) {
+      s->announce = IMAP_ANN_DONE;
+      return 0;
+    }
+    /* Without CONDSTORE only flag changes are queued. */
+    return ch.flags_changed ? announce_change(s, &ch) : 0;
+  }
+  default:
+    s->announce = IMAP_ANN_DONE;
+    return 0;
+  }
+}

@@ -1,0 +1,186 @@
+/*
+ * Case-insensitive substring search over UTF-8 text fed in chunks: both
+ * sides are decoded to code points, folded one to one (see mime_codec.h
+ * for what is and is not folded) and compared with Knuth-Morris-Pratt, so
+ * the text is read once whatever the needle.
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "mime/mime_codec.h"
+
+/* Code points no decoded character can have. */
+#define TEXT_INVALID 0xFFFFFFFFu   /* malformed UTF-8 in the text */
+#define NEEDLE_INVALID 0xFFFFFFFEu /* malformed UTF-8 in the needle */
+
+uint32_t mailproto_mime_fold(uint32_t c) {
+  if (c < 0x80)
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7)
+    return c + 32;
+  if (c < 0x100)
+    return c;
+  if (c <= 0x17F) { /* Latin Extended-A: upper and lower case in pairs */
+    if ((c <= 0x12F || (c >= 0x132 && c <= 0x137) ||
+         (c >= 0x14A && c <= 0x177)) &&
+        !(c & 1))
+      return c + 1;
+    if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && (c & 1))
+      return c + 1;
+    if (c == 0x178)
+      return 0xFF;
+    return c;
+  }
+  if (c >= 0x386 && c <= 0x3A9) { /* Greek capitals */
+    if (c >= 0x391 && c != 0x3A2)
+      return c + 32;
+    if (c == 0x386)
+      return 0x3AC;
+    if (c >= 0x388 && c <= 0x38A)
+      return c + 37;
+    if (c == 0x38C)
+      return 0x3CC;
+    if (c == 0x38E || c == 0x38F)
+      return c + 63;
+    return c;
+  }
+  if (c == 0x3C2) /* final sigma */
+    return 0x3C3;
+  if (c >= 0x400 && c <= 0x40F) /* Cyrillic */
+    return c + 80;
+  if (c >= 0x410 && c <= 0x42F)
+    return c + 32;
+  return c;
+}
+
+/* Decodes one byte; returns 1 and sets *cp when a character is complete
+ * (or malformed: cp = invalid), 0 while a sequence goes on. A byte that
+ * breaks a sequence completes it as invalid and is itself kept for the
+ * caller to feed again (*again = 1). */
+static int utf8_step(mailproto_mime_matcher *m, uint8_t b, uint32_t invalid,
+                     uint32_t *cp, int *again) {
+  *again = 0;
+  if (m->need > 0) {
+    if ((b & 0xC0) == 0x80) {
+      m->cp = (m->cp << 6) | (b & 0x3Fu);
+      if (--m->need > 0)
+        return 0;
+      uint32_t c = m->cp;
+      *cp = (c < m->min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+                ? invalid
+                : c;
+      return 1;
+    }
+    m->need = 0;
+    *cp = invalid;
+    *again = 1;
+    return 1;
+  }
+  if (b < 0x80) {
+    *cp = b;
+    return 1;
+  }
+  if (b >= 0xC2 && b <= 0xDF) {
+    m->cp = b & 0x1Fu, m->need = 1, m->min = 0x80;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    m->cp = b & 0x0Fu, m->need = 2, m->min = 0x800;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    m->cp = b & 0x07u, m->need = 3, m->min = 0x10000;
+  } else {
+    *cp = invalid;
+    return 1;
+  }
+  return 0;
+}
+
+int mailproto_mime_matcher_init(mailproto_mime_matcher *m,
+                                const mailproto_allocator *alloc,
+                                const uint8_t *needle, size_t len) {
+  memset(m, 0, sizeof *m);
+  m->alloc = alloc;
+  if (len == 0) {
+    m->matched = 1;
+    return 0;
+  }
+  m->needle = mailproto_mem_calloc(alloc, len, sizeof *m->needle);
+  m->next = mailproto_mem_calloc(alloc, len, sizeof *m->next);
+  if (!m->needle || !m->next) {
+    mailproto_mime_matcher_free(m);
+    return MAILPROTO_ERR_NOMEM;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++) {
+    uint32_t cp;
+    int again;
+    if (utf8_step(m, needle[i], NEEDLE_INVALID, &cp, &again)) {
+      m->needle[n++] = cp == NEEDLE_INVALID ? cp : mailproto_mime_fold(cp);
+      if (again)
+        i--;
+    }
+  }
+  if (m->need > 0)
+    m->needle[n++] = NEEDLE_INVALID;
+  m->need = 0;
+  m->len = n;
+  /* KMP: next[i] = length of the longest proper border of needle[0..i] */
+  m->next[0] = 0;
+  for (size_t i = 1, k = 0; i < n; i++) {
+    while (k > 0 && m->needle[i] != m->needle[k])
+      k = m->next[k - 1];
+    if (m->needle[i] == m->needle[k])
+      k++;
+    m->next[i] = k;
+  }
+  return 0;
+}
+
+void mailproto_mime_matcher_reset(mailproto_mime_matcher *m) {
+  m->state = 0;
+  m->need = 0;
+  m->matched = m->len == 0;
+}
+
+int mailproto_mime_matcher_feed(mailproto_mime_matcher *m, const uint8_t *text,
+                                size_t len) {
+  if (m->matched)
+    return 1;
+  for (size_t i = 0; i < len; i++) {
+    uint32_t cp;
+    int again;
+    uint8_t b = text[i];
+    if (b < 0x80 && m->need == 0) {
+      cp = b >= 'A' && b <= 'Z' ? b + 32u : b; /* the common case */
+    } else {
+      if (!utf8_step(m, b, TEXT_INVALID, &cp, &again))
+        continue;
+      if (again)
+        i--;
+      if (cp != TEXT_INVALID)
+        cp = mailproto_mime_fold(cp);
+    }
+    size_t k = m->state;
+    while (k > 0 && m->needle[k] != cp)
+      k = m->next[k - 1];
+    if (m->needle[k] == cp)
+      k++;
+    if (k == m->len) {
+      m->matched = 1;
+      return 1;
+    }
+    m->state = k;
+  }
+  return 0;
+}
+
+int mailproto_mime_out_match(void *arg, const uint8_t *data, size_t len) {
+  mailproto_mime_matcher_feed(arg, data, len);
+  return 0;
+}
+
+void mailproto_mime_matcher_free(mailproto_mime_matcher *m) {
+  mailproto_mem_free(m->alloc, m->needle);
+  mailproto_mem_free(m->alloc, m->next);
+  m->needle = NULL;
+  m->next = NULL;
+  m->len = 0;
+}

@@ -1,0 +1,13 @@
+set(MAILPROTO_MIME_SOURCES
+  mime/mime_address.c
+  mime/mime_body.c
+  mime/mime_charset.c
+  mime/mime_decode.c
+  mime/mime_encword.c
+  mime/mime_envelope.c
+  mime/mime_field.c
+  mime/mime_match.c
+  mime/mime_param.c
+  mime/mime_parser.c
+  mime/mime_section.c
+  mime/mime_serial.c)
