@@ -14,6 +14,7 @@
 #define MAILPROTO_MAILPROTO_H
 
 #include "mailproto/core.h"
+#include "mailproto/imap.h"
 #include "mailproto/maildir.h"
 #include "mailproto/memstore.h"
 #include "mailproto/pop3.h"
