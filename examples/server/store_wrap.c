@@ -1,5 +1,6 @@
 #include "store_wrap.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,13 @@
 
 #define INNER(c) (&(c)->srv->store)
 #define HOOK(c, name) (INNER(c)->ops->name)
+/* An optional hook at the end of the table (cache_get, cache_put,
+ * message_get): present only if the backend's table reaches it. */
+#define HAS_OPTIONAL(st, name)                                                 \
+  ((st)->ops &&                                                                \
+   (st)->ops->struct_size >=                                                   \
+       offsetof(mailproto_store_ops, name) + sizeof((st)->ops->name) &&        \
+   (st)->ops->name != NULL)
 
 /* A writer of ours around the backend's, for the delivery log line. */
 typedef struct wrap_writer {
@@ -407,36 +415,68 @@ static void w_cancel(void *ctx, mailproto_op *op) {
     HOOK(c, cancel)(INNER(c)->ctx, op);
 }
 
+/* The optional hooks take no op and never defer: forwarded as they are
+ * (a session chooses by their presence what it keeps itself, so the
+ * wrapper offers them only when the backend has them: store_wrap_init). */
+static int w_cache_get(void *ctx, void *mailbox, uint32_t uid,
+                       const uint8_t **data, size_t *len) {
+  conn *c = ctx;
+  return HOOK(c, cache_get)(INNER(c)->ctx, mailbox, uid, data, len);
+}
+
+static int w_cache_put(void *ctx, void *mailbox, uint32_t uid,
+                       const uint8_t *data, size_t len) {
+  conn *c = ctx;
+  return HOOK(c, cache_put)(INNER(c)->ctx, mailbox, uid, data, len);
+}
+
+static int w_message_get(void *ctx, void *mailbox, uint32_t uid,
+                         mailproto_message_info *info) {
+  conn *c = ctx;
+  return HOOK(c, message_get)(INNER(c)->ctx, mailbox, uid, info);
+}
+
+#define WRAP_REQUIRED_OPS                                                      \
+  .struct_size = sizeof(mailproto_store_ops), .authenticate = w_authenticate,  \
+  .lookup_secret = w_lookup_secret, .lookup_recipient = w_lookup_recipient,    \
+  .release_account = w_release_account, .list = w_list, .create = w_create,    \
+  .delete_mailbox = w_delete_mailbox, .rename = w_rename,                      \
+  .subscribe = w_subscribe, .status = w_status, .open = w_open,                \
+  .close = w_close, .sync = w_sync, .read = w_read, .set_flags = w_set_flags,  \
+  .expunge = w_expunge, .copy = w_copy, .append_begin = w_append_begin,        \
+  .deliver_begin = w_deliver_begin, .write = w_write,                          \
+  .append_commit = w_append_commit, .deliver_commit = w_deliver_commit,        \
+  .abort = w_abort, .cancel = w_cancel
+
+/* Every optional hook of the backend forwarded (the shipped stores have
+ * them all). */
 const mailproto_store_ops store_wrap_ops = {
-    .struct_size = sizeof(mailproto_store_ops),
-    .authenticate = w_authenticate,
-    .lookup_secret = w_lookup_secret,
-    .lookup_recipient = w_lookup_recipient,
-    .release_account = w_release_account,
-    .list = w_list,
-    .create = w_create,
-    .delete_mailbox = w_delete_mailbox,
-    .rename = w_rename,
-    .subscribe = w_subscribe,
-    .status = w_status,
-    .open = w_open,
-    .close = w_close,
-    .sync = w_sync,
-    .read = w_read,
-    .set_flags = w_set_flags,
-    .expunge = w_expunge,
-    .copy = w_copy,
-    .append_begin = w_append_begin,
-    .deliver_begin = w_deliver_begin,
-    .write = w_write,
-    .append_commit = w_append_commit,
-    .deliver_commit = w_deliver_commit,
-    .abort = w_abort,
-    .cancel = w_cancel,
+    WRAP_REQUIRED_OPS,
+    .cache_get = w_cache_get,
+    .cache_put = w_cache_put,
+    .message_get = w_message_get,
 };
 
+/* The same, each optional hook only if the backend has it. */
+static const mailproto_store_ops wrap_ops_no_cache = {
+    WRAP_REQUIRED_OPS,
+    .message_get = w_message_get,
+};
+static const mailproto_store_ops wrap_ops_no_lookup = {
+    WRAP_REQUIRED_OPS,
+    .cache_get = w_cache_get,
+    .cache_put = w_cache_put,
+};
+static const mailproto_store_ops wrap_ops_required = {WRAP_REQUIRED_OPS};
+
 void store_wrap_init(conn *c) {
-  c->store.ops = &store_wrap_ops;
+  const mailproto_store *in = INNER(c);
+  int cache = HAS_OPTIONAL(in, cache_get) && HAS_OPTIONAL(in, cache_put);
+  int lookup = HAS_OPTIONAL(in, message_get);
+  c->store.ops = cache && lookup ? &store_wrap_ops
+                 : cache         ? &wrap_ops_no_lookup
+                 : lookup        ? &wrap_ops_no_cache
+                                 : &wrap_ops_required;
   c->store.ctx = c;
   list_init(&c->writers);
 }

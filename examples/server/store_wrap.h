@@ -10,6 +10,8 @@
  *  - deliver_begin/write/commit/abort (and appends): log each delivery
  *    with its size and recipients, and keep the writers in flight on the
  *    connection so a shutdown lets them finish.
+ *  - cache_get, cache_put, message_get: forwarded as they are, and offered
+ *    only when the backend has them (store_wrap_init picks the table).
  * A hook that the backend defers is forwarded as deferred; its outcome is
  * then not logged here (the shipped Maildir and memory stores never
  * defer).

@@ -18,8 +18,11 @@
  * file's UID and mod-sequence; appended to, rewritten atomically when it
  * grows), dovecot-keywords (keyword letters a..z, Dovecot's format) and
  * mailproto-keywords (the keywords beyond those 26 letters, up to
- * MAILPROTO_KEYWORDS_MAX). Per user: subscriptions (Dovecot's format) and
- * the UIDVALIDITY counter.
+ * MAILPROTO_KEYWORDS_MAX), and mailproto-cache/ (the store's cache_get /
+ * cache_put entries, one file "<uidvalidity>.<uid>" per message: parsed
+ * MIME structures that survive restarts; written without fsync, removed
+ * with the message when this store expunges it). Per user: subscriptions
+ * (Dovecot's format) and the UIDVALIDITY counter.
  *
  * Durability: a message is written to tmp/, fsynced, renamed into new/ (an
  * APPEND into cur/ with its flags), and the directory fsynced before a

@@ -381,6 +381,60 @@ typedef struct mailproto_store_ops {
    * the backend must not touch `op` or its out-parameters.
    */
   void (*cancel)(void *ctx, mailproto_op *op);
+
+  /* ---- optional: a cache of each message's parsed MIME structure ---- */
+  /* Added at the end: a backend built against an older header has a
+   * shorter struct_size and simply has no cache. Both NULL: no cache (the
+   * library parses the message whenever it needs its structure). */
+
+  /**
+   * Looks up the bytes last given to cache_put for message `uid` of this
+   * open mailbox. Sets *data and *len; the bytes stay valid until the
+   * next call into the store. Returns 0, NOT_FOUND (no entry; the
+   * normal miss), or another negative code (also taken as a miss). Never
+   * deferred and takes no op: a cache that would have to wait should
+   * miss. The caller does not trust the bytes: it validates them and, if
+   * they are damaged, parses the message again and puts a new entry.
+   */
+  int (*cache_get)(void *ctx, void *mailbox, uint32_t uid, const uint8_t **data,
+                   size_t *len);
+
+  /**
+   * Keeps `len` bytes (copied during the call) for message `uid`,
+   * replacing any entry. The entry describes the message's bytes, which
+   * never change: it may be shared by copies of the message and must go
+   * when the message goes. A backend may refuse or drop entries at any
+   * time (it is a cache, not storage). `len` 0 (data may be NULL) means
+   * "drop": the caller found the entry wrong (the message's bytes did
+   * not match it) and the next cache_get must miss. Returns 0 or a
+   * negative code, which the caller ignores. Never deferred and takes no
+   * op.
+   */
+  int (*cache_put)(void *ctx, void *mailbox, uint32_t uid, const uint8_t *data,
+                   size_t len);
+
+  /* ---- optional: one message of an open mailbox by UID ---- */
+  /* Added at the end, like the cache: a backend built against an older
+   * header has a shorter struct_size and simply has no lookup. NULL: the
+   * caller keeps what open and sync reported (16 bytes per message in an
+   * IMAP session); with it, the caller asks here instead. */
+
+  /**
+   * Looks up message `uid` of this open mailbox and fills *info as open
+   * and sync report it (uid, flags, keywords, size, stored_size,
+   * internal_date, modseq); the caller sets info->struct_size first and
+   * uses only uid, size, stored_size and internal_date, which never
+   * change. Expunged messages this handle knew are still answered (uid,
+   * sizes and date; the rest 0) until the sync after the one that
+   * reported them, or close: an IMAP session announces such an expunge
+   * later and may be asked the message's size until then (RFC 2180 4.1);
+   * a backend short of memory may forget them (NOT_FOUND). Returns 0, NOT_FOUND (no such
+   * message), or another negative code. Never deferred and takes no op:
+   * it answers from what the backend keeps of the open mailbox, in
+   * O(log n) time, without I/O.
+   */
+  int (*message_get)(void *ctx, void *mailbox, uint32_t uid,
+                     mailproto_message_info *info);
 } mailproto_store_ops;
 
 /** A backend: its hooks and their context. Both are borrowed, not copied:

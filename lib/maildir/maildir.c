@@ -116,6 +116,7 @@ static void folder_free(mailproto_maildir *s, md_folder *f) {
   for (unsigned i = 0; i < 64; i++)
     mailproto_mem_free(&s->alloc, f->kw[i]);
   mailproto_mem_free(&s->alloc, f->msgs);
+  mailproto_mem_free(&s->alloc, f->graves);
   mailproto_mem_free(&s->alloc, f->pool);
   mailproto_mem_free(&s->alloc, f->name);
   mailproto_mem_free(&s->alloc, f->dir);
@@ -416,6 +417,9 @@ static const mailproto_store_ops maildir_ops = {
     mailproto_maildir_hook_deliver_commit,
     mailproto_maildir_hook_abort,
     mailproto_maildir_hook_cancel,
+    mailproto_maildir_hook_cache_get,
+    mailproto_maildir_hook_cache_put,
+    mailproto_maildir_hook_message_get,
 };
 
 void mailproto_maildir_store(mailproto_maildir *s, mailproto_store *out) {

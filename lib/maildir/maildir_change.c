@@ -239,6 +239,7 @@ static int remove_uids(mailproto_maildir *s, md_folder *f,
         md_msg *m = mailproto_maildir_find(f, gone.v[i]);
         if (m)
           mailproto_maildir_remove(f, m);
+        mailproto_maildir_cache_drop(s, f, gone.v[i]);
       }
       f->modseq = modseq;
       mailproto_maildir_compact(s, f);

@@ -138,7 +138,66 @@ static void pool_compact(mailproto_maildir *s, md_folder *f) {
   f->pool_garbage = 0;
 }
 
+/* Keeps what message_get needs of the removed messages while handles may
+ * still report them (merged into the ascending graves). */
+static void bury(mailproto_maildir *s, md_folder *f) {
+  size_t gone = 0;
+  for (size_t i = 0; i < f->count; i++)
+    gone += (f->msgs[i].state & MD_GONE) != 0;
+  size_t total;
+  if (!f->handles || gone == 0 ||
+      mailproto_size_add(f->grave_count, gone, &total) != 0)
+    return;
+  md_tomb *g = mailproto_mem_reallocarray(&s->alloc, NULL, total, sizeof *g);
+  if (!g)
+    return;
+  size_t a = 0, n = 0;
+  for (size_t i = 0; i < f->count; i++) {
+    const md_msg *m = &f->msgs[i];
+    if (!(m->state & MD_GONE))
+      continue;
+    while (a < f->grave_count && f->graves[a].uid < m->uid)
+      g[n++] = f->graves[a++];
+    if (a < f->grave_count && f->graves[a].uid == m->uid)
+      a++; /* the same UID again: the newer one counts */
+    g[n].uid = m->uid;
+    g[n].tz = m->tz;
+    g[n].vsize = m->vsize;
+    g[n].psize = m->psize;
+    g[n].date = m->date;
+    n++;
+  }
+  while (a < f->grave_count)
+    g[n++] = f->graves[a++];
+  mailproto_mem_free(&s->alloc, f->graves);
+  f->graves = g;
+  f->grave_count = n;
+}
+
+const md_tomb *mailproto_maildir_tomb_find(const md_tomb *t, size_t n,
+                                           uint32_t uid) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (t[mid].uid < uid)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && t[lo].uid == uid ? &t[lo] : NULL;
+}
+
+void mailproto_maildir_graves_trim(mailproto_maildir *s, md_folder *f) {
+  for (const md_handle *h = f->handles; h; h = h->next)
+    if (h->known_gen != f->gen && !h->detached)
+      return;
+  mailproto_mem_free(&s->alloc, f->graves);
+  f->graves = NULL;
+  f->grave_count = 0;
+}
+
 void mailproto_maildir_compact(mailproto_maildir *s, md_folder *f) {
+  bury(s, f);
   size_t w = 0;
   for (size_t i = 0; i < f->count; i++)
     if (!(f->msgs[i].state & MD_GONE))

@@ -12,6 +12,8 @@
  *   maildirfolder           Maildir++ marker in every folder but INBOX
  *   mailproto-name          the real name of a folder whose directory name
  *                           would be too long (".~<hash>", maildir_path.c)
+ *   mailproto-cache/        parsed MIME structures, one file per message
+ *                           (maildir_cache.c)
  * and in the user directory only: subscriptions (Dovecot's format),
  * mailproto-uidvalidity (+ .lock), mailproto-user.lock.
  *
@@ -63,6 +65,7 @@
 #define MD_KEYWORDS "dovecot-keywords"
 #define MD_KEYWORDS_HIGH "mailproto-keywords"
 #define MD_NAME_FILE "mailproto-name"
+#define MD_CACHE_DIR "mailproto-cache"
 #define MD_FOLDER_MARK "maildirfolder"
 #define MD_SUBSCRIPTIONS "subscriptions"
 #define MD_UIDVALIDITY "mailproto-uidvalidity"
@@ -117,6 +120,15 @@ typedef struct md_msg {
 
 typedef struct md_handle md_handle;
 
+/* What message_get still says of a message that left msgs (see
+ * md_folder.graves and md_handle.tombs). */
+typedef struct md_tomb {
+  uint32_t uid;
+  int16_t tz;
+  uint64_t vsize, psize;
+  int64_t date;
+} md_tomb;
+
 /* A folder's state as this process last saw it. */
 typedef struct md_folder {
   mailproto_maildir *store;
@@ -139,6 +151,11 @@ typedef struct md_folder {
   size_t seen, deleted, in_new;
   uint64_t vsize;
   uint64_t gen; /* grows whenever messages leave msgs */
+  /* Messages that left msgs while handles were open, ascending by UID,
+   * until every handle has synced past them: a sync hands those it
+   * reports expunged to its handle's tombs. Best effort (NOMEM: none). */
+  md_tomb *graves;
+  size_t grave_count;
 
   char *kw[64]; /* keyword table; NULL: unused index */
   unsigned kw_count;
@@ -182,6 +199,11 @@ struct md_handle {
   int read_fd;
   uint8_t *buf;
   size_t buf_cap;
+  char *cache; /* the last cache_get's entry */
+  /* The messages its last sync reported expunged, ascending: message_get
+   * still answers for them until the next sync. */
+  md_tomb *tombs;
+  size_t tomb_count;
   md_handle *prev, *next;
 };
 
@@ -450,6 +472,11 @@ void mailproto_maildir_set_msg_flags(md_folder *f, md_msg *m, uint8_t flags,
  * marked entries and bumps gen. */
 void mailproto_maildir_remove(md_folder *f, md_msg *m);
 void mailproto_maildir_compact(mailproto_maildir *s, md_folder *f);
+/* The tomb of `uid` in an ascending array, or NULL. */
+const md_tomb *mailproto_maildir_tomb_find(const md_tomb *t, size_t n,
+                                           uint32_t uid);
+/* Frees the graves once every handle has synced past them. */
+void mailproto_maildir_graves_trim(mailproto_maildir *s, md_folder *f);
 /* Renames m to `name` (set MD_ODD and pools it when odd). NOMEM. */
 int mailproto_maildir_rename_msg(mailproto_maildir *s, md_folder *f, md_msg *m,
                                  const char *name, int in_new, int odd);
@@ -464,6 +491,12 @@ void mailproto_maildir_message_base(mailproto_maildir *s, uint64_t psize,
  * when a hard link is not possible. */
 int mailproto_maildir_copy_file(mailproto_maildir *s, const char *from,
                                 const char *to, int64_t date);
+
+/* ---- maildir_cache.c ---- */
+
+/* Removes the cache entry of an expunged message (best effort). */
+void mailproto_maildir_cache_drop(mailproto_maildir *s, const md_folder *f,
+                                  uint32_t uid);
 
 /* ---- maildir_sync.c: disk -> folder ---- */
 

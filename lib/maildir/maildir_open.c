@@ -60,23 +60,62 @@ static void recent_commit(mailproto_maildir *s, md_handle *h, uint32_t from) {
 
 /* ---- reporting ---- */
 
+/* What open, sync and message_get say of a message. */
+static void fill_info(const md_handle *h, const md_msg *m, uint32_t new_recent,
+                      mailproto_message_info *info) {
+  mailproto_store_message_base(info, m->uid, m->vsize, m->psize, m->date,
+                               m->tz);
+  info->flags = m->flags;
+  if (m->uid >= new_recent ||
+      mailproto_uid_ranges_has(h->recent, h->recent_count, m->uid))
+    info->flags |= MAILPROTO_FLAG_RECENT;
+  info->keywords = m->kw;
+  info->modseq = m->modseq;
+}
+
 static int report_message(mailproto_op *op, const md_handle *h, const md_msg *m,
                           uint32_t new_recent) {
   mailproto_message_info info;
-  memset(&info, 0, sizeof info);
-  info.struct_size = sizeof info;
-  info.uid = m->uid;
-  info.flags = m->flags;
-  if (m->uid >= new_recent ||
-      mailproto_uid_ranges_has(h->recent, h->recent_count, m->uid))
-    info.flags |= MAILPROTO_FLAG_RECENT;
-  info.keywords = m->kw;
-  info.size = m->vsize;
-  info.stored_size = m->psize;
-  info.internal_date.utc = m->date;
-  info.internal_date.tz_minutes = m->tz;
-  info.modseq = m->modseq;
+  fill_info(h, m, new_recent, &info);
   return mailproto_op_add_message(op, &info);
+}
+
+/* Whether this handle was told of `uid` (and not yet of its expunge). */
+static int known(const md_handle *h, uint32_t uid) {
+  size_t lo = 0, hi = h->known_count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (h->known[mid] < uid)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < h->known_count && h->known[lo] == uid;
+}
+
+/* From the folder view this process keeps (no disk access): a message
+ * removed by another program is found until a sync notices it. */
+int mailproto_maildir_hook_message_get(void *ctx, void *mailbox, uint32_t uid,
+                                       mailproto_message_info *info) {
+  const md_handle *h = mailbox;
+  if (!ctx || !h || !info || info->struct_size < sizeof *info)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  const md_folder *f = h->f;
+  const md_msg *m =
+      h->detached || f->gone ? NULL : mailproto_maildir_find(f, uid);
+  if (m) {
+    fill_info(h, m, UINT32_MAX, info);
+    return 0;
+  }
+  /* Expunged, and reported so by the last sync, or gone since and known
+   * to this handle: sizes and date only. */
+  const md_tomb *t = mailproto_maildir_tomb_find(h->tombs, h->tomb_count, uid);
+  if (!t && !h->detached && known(h, uid))
+    t = mailproto_maildir_tomb_find(f->graves, f->grave_count, uid);
+  if (!t)
+    return MAILPROTO_ERR_NOT_FOUND;
+  mailproto_store_message_base(info, uid, t->vsize, t->psize, t->date, t->tz);
+  return 0;
 }
 
 static uint64_t table_bits(const md_folder *f) {
@@ -160,6 +199,8 @@ static void handle_free(mailproto_maildir *s, md_handle *h) {
   mailproto_mem_free(&s->alloc, h->known);
   mailproto_mem_free(&s->alloc, h->recent);
   mailproto_mem_free(&s->alloc, h->buf);
+  mailproto_mem_free(&s->alloc, h->cache);
+  mailproto_mem_free(&s->alloc, h->tombs);
   mailproto_mem_free(&s->alloc, h);
 }
 
@@ -258,6 +299,7 @@ void mailproto_maildir_hook_close(void *ctx, void *mailbox) {
   if (f->exclusive == h)
     f->exclusive = NULL;
   handle_free(s, h);
+  mailproto_maildir_graves_trim(s, f);
   mailproto_maildir_folder_put(s, f);
 }
 
@@ -306,8 +348,14 @@ int mailproto_maildir_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
   rc = recent_reserve(s, h);
   if (rc == 0)
     rc = report_keywords(op, f, h->known_kw);
+  md_tomb *tombs = NULL;
+  size_t tomb_count = 0;
   if (rc == 0 && h->known_gen != f->gen) {
-    /* Known UIDs that are no longer there: both lists ascend. */
+    /* Known UIDs that are no longer there: both lists ascend. Their
+     * graves become the handle's tombs (best effort: NOMEM, none). */
+    if (f->grave_count)
+      tombs = mailproto_mem_reallocarray(&s->alloc, NULL, f->grave_count,
+                                         sizeof *tombs);
     size_t k = 0;
     for (size_t i = 0; rc == 0 && i < h->known_count; i++) {
       uint32_t uid = h->known[i];
@@ -316,6 +364,11 @@ int mailproto_maildir_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
       if (k >= f->count || f->msgs[k].uid != uid) {
         rc = mailproto_op_add_expunged(op, uid);
         changed_set = 1;
+        const md_tomb *t =
+            tombs ? mailproto_maildir_tomb_find(f->graves, f->grave_count, uid)
+                  : NULL;
+        if (t)
+          tombs[tomb_count++] = *t;
       }
     }
   }
@@ -342,12 +395,26 @@ int mailproto_maildir_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
     rc = learn(s, h);
   if (rc != 0) {
     /* The handle's state is unchanged: a retry reports it all again. */
+    mailproto_mem_free(&s->alloc, tombs);
     if (locked)
       mailproto_maildir_folder_unlock(s, f);
     return rc;
   }
+  if (h->known_gen != f->gen) {
+    /* This sync's expunges replace the last one's. */
+    mailproto_mem_free(&s->alloc, h->tombs);
+    h->tombs = tomb_count ? tombs : NULL;
+    h->tomb_count = tomb_count;
+    if (!tomb_count)
+      mailproto_mem_free(&s->alloc, tombs);
+  } else {
+    mailproto_mem_free(&s->alloc, h->tombs);
+    h->tombs = NULL;
+    h->tomb_count = 0;
+  }
   recent_commit(s, h, from);
   remember(h);
+  mailproto_maildir_graves_trim(s, f);
   if (locked)
     mailproto_maildir_folder_unlock(s, f);
   mailproto_maildir_fill_status(f, h, status);

@@ -1,5 +1,6 @@
 set(MAILPROTO_MAILDIR_SOURCES
   maildir/maildir.c
+  maildir/maildir_cache.c
   maildir/maildir_change.c
   maildir/maildir_flags.c
   maildir/maildir_folder.c

@@ -26,8 +26,10 @@ int mailproto_memstore_next_uidvalidity(mailproto_memstore *s, uint32_t *out) {
 }
 
 void mailproto_memstore_body_unref(mailproto_memstore *s, ms_body *b) {
-  if (b && --b->refs == 0)
+  if (b && --b->refs == 0) {
+    mailproto_mem_free(&s->alloc, b->cache);
     mailproto_mem_free(&s->alloc, b);
+  }
 }
 
 int mailproto_memstore_keyword_valid(const char *kw) {
@@ -310,6 +312,9 @@ static const mailproto_store_ops memstore_ops = {
     mailproto_memstore_hook_deliver_commit,
     mailproto_memstore_hook_abort,
     mailproto_memstore_hook_cancel,
+    mailproto_memstore_hook_cache_get,
+    mailproto_memstore_hook_cache_put,
+    mailproto_memstore_hook_message_get,
 };
 
 void mailproto_memstore_store(mailproto_memstore *s, mailproto_store *out) {

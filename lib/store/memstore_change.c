@@ -73,7 +73,7 @@ static void remove_selected(mailproto_memstore *s, ms_mailbox *mb,
     mb->size -= m->body->size;
     mb->seen -= (m->flags & MAILPROTO_FLAG_SEEN) != 0;
     mb->deleted -= (m->flags & MAILPROTO_FLAG_DELETED) != 0;
-    mailproto_memstore_log_add(mb, m->uid, modseq, 1);
+    mailproto_memstore_log_add(mb, m, modseq, 1);
     mailproto_memstore_body_unref(s, m->body);
   }
   if (write == SIZE_MAX)
@@ -155,7 +155,7 @@ int mailproto_memstore_hook_set_flags(
       m->flags = nf;
       m->keywords = nk;
       m->modseq = modseq;
-      mailproto_memstore_log_add(mb, m->uid, modseq, 0);
+      mailproto_memstore_log_add(mb, m, modseq, 0);
     }
   }
   selection_free(s, &sel);

@@ -83,5 +83,11 @@ int mailproto_memstore_hook_deliver_commit(void *ctx, mailproto_op *op,
                                            void *writer, int all_or_nothing,
                                            int *results);
 void mailproto_memstore_hook_abort(void *ctx, void *writer);
+int mailproto_memstore_hook_cache_get(void *ctx, void *mailbox, uint32_t uid,
+                                      const uint8_t **data, size_t *len);
+int mailproto_memstore_hook_cache_put(void *ctx, void *mailbox, uint32_t uid,
+                                      const uint8_t *data, size_t len);
+int mailproto_memstore_hook_message_get(void *ctx, void *mailbox, uint32_t uid,
+                                        mailproto_message_info *info);
 
 #endif

@@ -40,6 +40,10 @@ typedef struct ms_body {
   size_t refs;
   size_t len;    /* stored bytes */
   uint64_t size; /* RFC822.SIZE: bare CRs and LFs count as CRLF */
+  /* The cache_put entry (the parsed MIME structure): it describes these
+   * bytes, so copies of the message share it and it goes with them. */
+  uint8_t *cache;
+  size_t cache_len;
   uint8_t data[];
 } ms_body;
 
@@ -54,11 +58,20 @@ typedef struct ms_msg {
   ms_body *body;
 } ms_msg;
 
-/* A change that open handles have not all seen yet. */
+/* What message_get still says of an expunged message (see ms_handle). */
+typedef struct ms_tomb {
+  uint32_t uid;
+  int16_t tz_minutes;
+  uint64_t size, stored;
+  int64_t date;
+} ms_tomb;
+
+/* A change that open handles have not all seen yet. An expunge keeps the
+ * message's sizes and date (in `tomb`, whose uid is the change's). */
 typedef struct ms_change {
   uint64_t modseq;
-  uint32_t uid;
   uint32_t expunged; /* 1: expunge, 0: flags or keywords changed */
+  ms_tomb tomb;
 } ms_change;
 
 typedef struct ms_user ms_user;
@@ -107,6 +120,11 @@ struct ms_handle {
   mailproto_uid_range *recent;
   size_t recent_count, recent_cap;
   ms_body *read_body; /* keeps the last read's bytes alive */
+  /* The messages its last sync reported expunged, ascending: message_get
+   * still answers for them until the next sync (a session announces an
+   * expunge later, and may fetch the message's size meanwhile). */
+  ms_tomb *tombs;
+  size_t tomb_count;
   ms_handle *prev, *next;
 };
 
@@ -195,9 +213,10 @@ static inline size_t mailproto_memstore_lower_bound(const ms_mailbox *mb,
 /* Ensures room for `extra` more change-log entries if handles need them. */
 int mailproto_memstore_log_reserve(mailproto_memstore *s, ms_mailbox *mb,
                                    size_t extra);
-/* Appends to the log (room reserved before); no-op without handles. */
-void mailproto_memstore_log_add(ms_mailbox *mb, uint32_t uid, uint64_t modseq,
-                                int expunged);
+/* Appends to the log (room reserved before); no-op without handles. An
+ * expunge passes the message (kept as its tomb), a change NULL. */
+void mailproto_memstore_log_add(ms_mailbox *mb, const ms_msg *m,
+                                uint64_t modseq, int expunged);
 /* Calls the notify function of every handle but `except`. */
 void mailproto_memstore_notify(ms_mailbox *mb, const ms_handle *except);
 /* Empties a mailbox whose messages leave it (delete, rename): logs them as

@@ -55,8 +55,8 @@ static void log_compact(ms_mailbox *mb) {
   for (size_t i = mb->log_start; i < mb->log_len; i++) {
     const ms_change c = mb->log[i];
     if (!c.expunged) {
-      size_t k = mailproto_memstore_lower_bound(mb, c.uid);
-      if (k >= mb->count || mb->msgs[k].uid != c.uid ||
+      size_t k = mailproto_memstore_lower_bound(mb, c.tomb.uid);
+      if (k >= mb->count || mb->msgs[k].uid != c.tomb.uid ||
           mb->msgs[k].modseq != c.modseq)
         continue;
     }
@@ -89,14 +89,21 @@ int mailproto_memstore_log_reserve(mailproto_memstore *s, ms_mailbox *mb,
                               sizeof *mb->log);
 }
 
-void mailproto_memstore_log_add(ms_mailbox *mb, uint32_t uid, uint64_t modseq,
-                                int expunged) {
+void mailproto_memstore_log_add(ms_mailbox *mb, const ms_msg *m,
+                                uint64_t modseq, int expunged) {
   if (!mb->handles)
     return;
   ms_change *c = &mb->log[mb->log_len++];
+  memset(c, 0, sizeof *c);
   c->modseq = modseq;
-  c->uid = uid;
   c->expunged = expunged != 0;
+  c->tomb.uid = m->uid;
+  if (expunged) {
+    c->tomb.tz_minutes = m->tz_minutes;
+    c->tomb.size = m->body->size;
+    c->tomb.stored = m->body->len;
+    c->tomb.date = m->date;
+  }
 }
 
 /* Drops what every handle has seen; frees the log when no handle is left. */
@@ -132,7 +139,7 @@ void mailproto_memstore_empty(mailproto_memstore *s, ms_mailbox *mb,
   if (mb->count) {
     uint64_t modseq = ++mb->modseq;
     for (size_t i = 0; i < mb->count; i++)
-      mailproto_memstore_log_add(mb, mb->msgs[i].uid, modseq, 1);
+      mailproto_memstore_log_add(mb, &mb->msgs[i], modseq, 1);
   }
   if (dst) {
     dst->msgs = mb->msgs;
@@ -214,22 +221,23 @@ void mailproto_memstore_fill_status(const ms_mailbox *mb, const ms_handle *h,
   mailproto_store_put_status(st, &full);
 }
 
+/* What open, sync and message_get say of a message. */
+static void fill_info(const ms_handle *h, const ms_msg *m, uint32_t new_recent,
+                      mailproto_message_info *info) {
+  mailproto_store_message_base(info, m->uid, m->body->size, m->body->len,
+                               m->date, m->tz_minutes);
+  info->flags = m->flags;
+  if (m->uid >= new_recent ||
+      mailproto_uid_ranges_has(h->recent, h->recent_count, m->uid))
+    info->flags |= MAILPROTO_FLAG_RECENT;
+  info->keywords = m->keywords;
+  info->modseq = m->modseq;
+}
+
 static int report_message(mailproto_op *op, const ms_handle *h, const ms_msg *m,
                           uint32_t new_recent) {
   mailproto_message_info info;
-  memset(&info, 0, sizeof info);
-  info.struct_size = sizeof info;
-  info.uid = m->uid;
-  info.flags = m->flags;
-  if (m->uid >= new_recent ||
-      mailproto_uid_ranges_has(h->recent, h->recent_count, m->uid))
-    info.flags |= MAILPROTO_FLAG_RECENT;
-  info.keywords = m->keywords;
-  info.size = m->body->size;
-  info.stored_size = m->body->len;
-  info.internal_date.utc = m->date;
-  info.internal_date.tz_minutes = m->tz_minutes;
-  info.modseq = m->modseq;
+  fill_info(h, m, new_recent, &info);
   return mailproto_op_add_message(op, &info);
 }
 
@@ -245,6 +253,7 @@ static int report_keywords(mailproto_op *op, const ms_mailbox *mb,
 
 static void handle_free(mailproto_memstore *s, ms_handle *h) {
   mailproto_memstore_body_unref(s, h->read_body);
+  mailproto_mem_free(&s->alloc, h->tombs);
   mailproto_mem_free(&s->alloc, h->recent);
   mailproto_mem_free(&s->alloc, h);
 }
@@ -340,6 +349,22 @@ static size_t sort_unique(uint32_t *v, size_t n) {
   return k;
 }
 
+static int cmp_tomb(const void *a, const void *b) {
+  uint32_t x = ((const ms_tomb *)a)->uid, y = ((const ms_tomb *)b)->uid;
+  return (x > y) - (x < y);
+}
+
+static size_t sort_unique_tombs(ms_tomb *v, size_t n) {
+  if (n == 0)
+    return 0;
+  qsort(v, n, sizeof *v, cmp_tomb);
+  size_t k = 1;
+  for (size_t i = 1; i < n; i++)
+    if (v[i].uid != v[k - 1].uid)
+      v[k++] = v[i];
+  return k;
+}
+
 int mailproto_memstore_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
                                  mailproto_mailbox_status *status) {
   mailproto_memstore *s = ctx;
@@ -359,24 +384,28 @@ int mailproto_memstore_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
   }
   size_t news = mb->log_len - lo, nexp = 0, nchg = 0;
   uint32_t *uids = NULL;
+  ms_tomb *tombs = NULL;
   if (news) {
     uids = mailproto_mem_calloc(&s->alloc, news, sizeof *uids);
-    if (!uids)
+    tombs = mailproto_mem_calloc(&s->alloc, news, sizeof *tombs);
+    if (!uids || !tombs) {
+      mailproto_mem_free(&s->alloc, uids);
+      mailproto_mem_free(&s->alloc, tombs);
       return MAILPROTO_ERR_NOMEM;
+    }
   }
-  /* Expunged UIDs fill the array from the front, changed ones from the
-   * back. UIDs at or above the handle's UIDNEXT are new to it anyway. */
+  /* UIDs at or above the handle's UIDNEXT are new to it anyway. */
   for (size_t i = lo; i < mb->log_len; i++) {
     const ms_change *c = &mb->log[i];
-    if (c->uid >= h->known_uidnext)
+    if (c->tomb.uid >= h->known_uidnext)
       continue;
     if (c->expunged)
-      uids[nexp++] = c->uid;
+      tombs[nexp++] = c->tomb;
     else
-      uids[news - ++nchg] = c->uid;
+      uids[nchg++] = c->tomb.uid;
   }
-  nexp = sort_unique(uids, nexp);
-  uint32_t *chg = uids ? uids + news - nchg : NULL;
+  nexp = sort_unique_tombs(tombs, nexp);
+  uint32_t *chg = uids;
   nchg = sort_unique(chg, nchg);
 
   uint32_t from = recent_start(h);
@@ -384,7 +413,7 @@ int mailproto_memstore_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
   if (rc == 0)
     rc = report_keywords(op, mb, h->known_keywords);
   for (size_t i = 0; rc == 0 && i < nexp; i++)
-    rc = mailproto_op_add_expunged(op, uids[i]);
+    rc = mailproto_op_add_expunged(op, tombs[i].uid);
   for (size_t i = 0; rc == 0 && i < nchg; i++) {
     size_t k = mailproto_memstore_lower_bound(mb, chg[i]);
     /* Changed, then expunged: the expunge said it all. */
@@ -396,8 +425,17 @@ int mailproto_memstore_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
        rc == 0 && k < mb->count; k++)
     rc = report_message(op, h, &mb->msgs[k], from);
   mailproto_mem_free(&s->alloc, uids);
-  if (rc != 0)
+  if (rc != 0) {
+    mailproto_mem_free(&s->alloc, tombs);
     return rc; /* the handle's state is unchanged: a retry repeats it all */
+  }
+
+  /* This sync's expunges replace the last one's (see ms_handle). */
+  mailproto_mem_free(&s->alloc, h->tombs);
+  h->tombs = nexp ? tombs : NULL;
+  h->tomb_count = nexp;
+  if (!nexp)
+    mailproto_mem_free(&s->alloc, tombs);
 
   recent_commit(h, from);
   h->known_modseq = mb->modseq;
@@ -436,5 +474,93 @@ int mailproto_memstore_hook_read(void *ctx, mailproto_op *op, void *mailbox,
   size_t rest = b->len - (size_t)offset;
   *data = b->data + offset;
   *len = rest < max ? rest : max;
+  return 0;
+}
+
+/* The parsed-structure cache lives with the message's bytes. */
+static ms_body *cached_body(const ms_handle *h, uint32_t uid) {
+  const ms_mailbox *mb = h->mb;
+  size_t k = mailproto_memstore_lower_bound(mb, uid);
+  if (k >= mb->count || mb->msgs[k].uid != uid)
+    return NULL;
+  return mb->msgs[k].body;
+}
+
+int mailproto_memstore_hook_cache_get(void *ctx, void *mailbox, uint32_t uid,
+                                      const uint8_t **data, size_t *len) {
+  ms_handle *h = mailbox;
+  if (!ctx || !h || !data || !len)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  const ms_body *b = cached_body(h, uid);
+  if (!b || !b->cache)
+    return MAILPROTO_ERR_NOT_FOUND;
+  *data = b->cache;
+  *len = b->cache_len;
+  return 0;
+}
+
+int mailproto_memstore_hook_cache_put(void *ctx, void *mailbox, uint32_t uid,
+                                      const uint8_t *data, size_t len) {
+  mailproto_memstore *s = ctx;
+  ms_handle *h = mailbox;
+  if (!s || !h || (!data && len))
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  ms_body *b = cached_body(h, uid);
+  if (!b)
+    return MAILPROTO_ERR_NOT_FOUND;
+  if (len == 0) { /* store.h: len 0 drops the entry */
+    mailproto_mem_free(&s->alloc, b->cache);
+    b->cache = NULL;
+    b->cache_len = 0;
+    return 0;
+  }
+  uint8_t *copy = mailproto_mem_malloc(&s->alloc, len);
+  if (!copy)
+    return MAILPROTO_ERR_NOMEM;
+  if (len)
+    memcpy(copy, data, len);
+  mailproto_mem_free(&s->alloc, b->cache);
+  b->cache = copy;
+  b->cache_len = len;
+  return 0;
+}
+
+int mailproto_memstore_hook_message_get(void *ctx, void *mailbox, uint32_t uid,
+                                        mailproto_message_info *info) {
+  const ms_handle *h = mailbox;
+  if (!ctx || !h || !info || info->struct_size < sizeof *info)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  const ms_mailbox *mb = h->mb;
+  size_t k = mailproto_memstore_lower_bound(mb, uid);
+  if (k < mb->count && mb->msgs[k].uid == uid) {
+    /* \Recent as this handle knows it; messages it has not been told
+     * about yet count as not claimed by it. */
+    fill_info(h, &mb->msgs[k], UINT32_MAX, info);
+    return 0;
+  }
+  /* Expunged, and reported so by the last sync: sizes and date only. */
+  size_t lo = 0, hi = h->tomb_count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (h->tombs[mid].uid < uid)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  const ms_tomb *t =
+      lo < h->tomb_count && h->tombs[lo].uid == uid ? &h->tombs[lo] : NULL;
+  /* Expunged since this handle's last sync: in the log, which is in
+   * modseq order (a scan of the changes it has not seen yet). */
+  for (size_t i = mb->log_len; !t && i > mb->log_start; i--) {
+    const ms_change *c = &mb->log[i - 1];
+    if (c->modseq <= h->known_modseq)
+      break;
+    if (c->expunged && c->tomb.uid == uid && uid < h->known_uidnext)
+      t = &c->tomb;
+  }
+  if (!t)
+    return MAILPROTO_ERR_NOT_FOUND;
+  mailproto_store_message_base(info, uid, t->size, t->stored, t->date,
+                               t->tz_minutes);
   return 0;
 }

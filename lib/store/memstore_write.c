@@ -160,6 +160,8 @@ static int body_resize(mailproto_memstore *s, ms_writer *w, size_t cap) {
     b->refs = 1;
     b->len = 0;
     b->size = 0;
+    b->cache = NULL;
+    b->cache_len = 0;
   }
   w->body = b;
   w->cap = cap;

@@ -392,3 +392,63 @@ void mailproto_store_call_cancel(const mailproto_store *st, mailproto_op *op) {
   op->state = MAILPROTO_OP_IDLE;
   op->outs = (mailproto_op_outs){NULL, NULL, 0, NULL};
 }
+
+int mailproto_store_call_cache_get(const mailproto_store *st, void *mailbox,
+                                   uint32_t uid, const uint8_t **data,
+                                   size_t *len) {
+  if (!data || !len)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  *data = NULL;
+  *len = 0;
+  if (!mailbox || !HOOK(st, cache_get))
+    return MAILPROTO_ERR_UNSUPPORTED;
+  int rc = st->ops->cache_get(st->ctx, mailbox, uid, data, len);
+  if (rc > 0)
+    rc = MAILPROTO_ERR_INTERNAL;
+  /* A hit must name bytes; anything else is a miss the caller can use. */
+  if (rc == 0 && !*data && *len)
+    rc = MAILPROTO_ERR_INTERNAL;
+  if (rc != 0) {
+    *data = NULL;
+    *len = 0;
+  }
+  return rc;
+}
+
+int mailproto_store_call_cache_put(const mailproto_store *st, void *mailbox,
+                                   uint32_t uid, const uint8_t *data,
+                                   size_t len) {
+  if (!mailbox || !HOOK(st, cache_put))
+    return MAILPROTO_ERR_UNSUPPORTED;
+  if (!data && len)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  int rc = st->ops->cache_put(st->ctx, mailbox, uid, data, len);
+  return rc > 0 ? MAILPROTO_ERR_INTERNAL : rc;
+}
+
+int mailproto_store_has_message_get(const mailproto_store *st) {
+  return HOOK(st, message_get) != NULL;
+}
+
+int mailproto_store_call_message_get(const mailproto_store *st, void *mailbox,
+                                     uint32_t uid,
+                                     mailproto_message_info *info) {
+  if (!info)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  memset(info, 0, sizeof *info);
+  info->struct_size = sizeof *info;
+  if (!mailbox || !HOOK(st, message_get))
+    return MAILPROTO_ERR_UNSUPPORTED;
+  int rc = st->ops->message_get(st->ctx, mailbox, uid, info);
+  if (rc > 0)
+    rc = MAILPROTO_ERR_INTERNAL;
+  /* The caller indexes by UID: an answer about another message would put
+   * one message's size on another. */
+  if (rc == 0 && info->uid != uid)
+    rc = MAILPROTO_ERR_INTERNAL;
+  if (rc != 0) {
+    memset(info, 0, sizeof *info);
+    info->struct_size = sizeof *info;
+  }
+  return rc;
+}

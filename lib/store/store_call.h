@@ -152,6 +152,31 @@ int mailproto_store_call_deliver_commit(const mailproto_store *st,
 /* Does nothing for a NULL writer or a store without the hook. */
 void mailproto_store_call_abort(const mailproto_store *st, void *writer);
 
+/* ---- the optional MIME structure cache (no op, never deferred) ---- */
+
+/* The cached bytes of message `uid`: 0 with *data and *len set (valid until
+ * the next store call), or a negative code (NOT_FOUND: no entry;
+ * UNSUPPORTED: no cache hook). *data and *len are cleared first. */
+int mailproto_store_call_cache_get(const mailproto_store *st, void *mailbox,
+                                   uint32_t uid, const uint8_t **data,
+                                   size_t *len);
+
+/* Offers bytes to the cache: 0, UNSUPPORTED, or the backend's code. */
+int mailproto_store_call_cache_put(const mailproto_store *st, void *mailbox,
+                                   uint32_t uid, const uint8_t *data,
+                                   size_t len);
+
+/* ---- the optional message lookup (no op, never deferred) ---- */
+
+/* Message `uid` of an open mailbox into *info (cleared first, struct_size
+ * set): 0, NOT_FOUND, UNSUPPORTED (no hook), or the backend's code. An
+ * answer for another UID is taken as INTERNAL. */
+int mailproto_store_call_message_get(const mailproto_store *st, void *mailbox,
+                                     uint32_t uid,
+                                     mailproto_message_info *info);
+/* Whether the store has the message lookup. */
+int mailproto_store_has_message_get(const mailproto_store *st);
+
 /*
  * Gives up on a pending op: calls the store's cancel hook (if it has one),
  * clears the handle out-parameter of the call (the backend releases what

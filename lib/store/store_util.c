@@ -338,3 +338,15 @@ void mailproto_store_size_add(mailproto_store_size *z, const uint8_t *p,
 uint64_t mailproto_store_size_total(const mailproto_store_size *z) {
   return z->octets + z->bare;
 }
+
+void mailproto_store_message_base(mailproto_message_info *info, uint32_t uid,
+                                  uint64_t size, uint64_t stored_size,
+                                  int64_t date, int tz_minutes) {
+  memset(info, 0, sizeof *info);
+  info->struct_size = sizeof *info;
+  info->uid = uid;
+  info->size = size;
+  info->stored_size = stored_size;
+  info->internal_date.utc = date;
+  info->internal_date.tz_minutes = (int32_t)tz_minutes;
+}

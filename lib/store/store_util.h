@@ -118,6 +118,13 @@ int mailproto_store_canon_name(const char *name, char *out);
 
 /* 1 if `uid` lies in one of the n sorted, disjoint ranges (binary
  * search), else 0. */
+/* Fills *info (cleared, struct_size set) with a message's unchanging
+ * part: what open, sync and message_get report of it; the caller adds
+ * flags, keywords and modseq (none for an expunged message). */
+void mailproto_store_message_base(mailproto_message_info *info, uint32_t uid,
+                                  uint64_t size, uint64_t stored_size,
+                                  int64_t date, int tz_minutes);
+
 int mailproto_uid_ranges_has(const mailproto_uid_range *r, size_t n,
                              uint32_t uid);
 

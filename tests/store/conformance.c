@@ -2233,8 +2233,245 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
-enum { GROUPS = 5 };
+enum { GROUPS = 7 };
 static char tcase_names[MAX_BACKENDS][GROUPS][96];
+
+/* ------------------------------------------------------------------ */
+/* The optional parsed-structure cache (cache_get, cache_put)          */
+/* ------------------------------------------------------------------ */
+
+/* Gets the entry of uid into out (up to size bytes); returns the code. */
+static int cache_get(cx *c, void *mbx, uint32_t uid, char *out, size_t size,
+                     size_t *len) {
+  const uint8_t *data;
+  int rc = mailproto_store_call_cache_get(&c->st, mbx, uid, &data, len);
+  if (rc == 0) {
+    ck_assert_uint_le(*len, size);
+    if (*len)
+      memcpy(out, data, *len);
+  }
+  return rc;
+}
+
+START_TEST(test_cache_keeps_entry_per_message) {
+  cx *c = setup(_i);
+  uint32_t u1 = add(c, c->alice, "INBOX", "Subject: 1\r\n\r\none\r\n");
+  uint32_t u2 = add(c, c->alice, "INBOX", "Subject: 2\r\n\r\ntwo\r\n");
+  void *mbx = open_rw(c, c->alice, "INBOX", NULL);
+  static const uint8_t e1[] = {'M', 'P', 'M', 0, 1, 2, 0xff};
+  int rc = mailproto_store_call_cache_put(&c->st, mbx, u1, e1, sizeof e1);
+  if (rc == MAILPROTO_ERR_UNSUPPORTED) {
+    /* The hooks are optional: a backend without them has no cache. */
+    mailproto_store_call_close(&c->st, mbx);
+    teardown(c);
+    return;
+  }
+  ck_assert_int_eq(rc, 0);
+  char buf[64];
+  size_t len;
+  /* a message without an entry misses */
+  ck_assert_int_eq(cache_get(c, mbx, u2, buf, sizeof buf, &len),
+                   MAILPROTO_ERR_NOT_FOUND);
+  ck_assert_int_eq(cache_get(c, mbx, u1, buf, sizeof buf, &len), 0);
+  ck_assert_uint_eq(len, sizeof e1);
+  ck_assert_int_eq(memcmp(buf, e1, len), 0);
+  /* a put replaces the entry; an empty one drops it (store.h) */
+  ck_assert_int_eq(
+      mailproto_store_call_cache_put(&c->st, mbx, u1, (const uint8_t *)"xy", 2),
+      0);
+  ck_assert_int_eq(
+      mailproto_store_call_cache_put(&c->st, mbx, u2, (const uint8_t *)"", 0),
+      0);
+  ck_assert_int_eq(cache_get(c, mbx, u1, buf, sizeof buf, &len), 0);
+  ck_assert_uint_eq(len, 2);
+  ck_assert_int_eq(memcmp(buf, "xy", 2), 0);
+  ck_assert_int_eq(cache_get(c, mbx, u2, buf, sizeof buf, &len),
+                   MAILPROTO_ERR_NOT_FOUND);
+  /* another handle, and a later open, see the same entry */
+  void *other = open_rw(c, c->alice, "INBOX", NULL);
+  ck_assert_int_eq(cache_get(c, other, u1, buf, sizeof buf, &len), 0);
+  ck_assert_uint_eq(len, 2);
+  mailproto_store_call_close(&c->st, other);
+  mailproto_store_call_close(&c->st, mbx);
+  mbx = open_rw(c, c->alice, "INBOX", NULL);
+  ck_assert_int_eq(cache_get(c, mbx, u1, buf, sizeof buf, &len), 0);
+  ck_assert_int_eq(memcmp(buf, "xy", 2), 0);
+  /* no entry for a UID that is no message */
+  ck_assert_int_ne(mailproto_store_call_cache_put(&c->st, mbx, u2 + 100,
+                                                  (const uint8_t *)"z", 1),
+                   0);
+  ck_assert_int_ne(cache_get(c, mbx, u2 + 100, buf, sizeof buf, &len), 0);
+  mailproto_store_call_close(&c->st, mbx);
+  teardown(c);
+}
+END_TEST
+
+START_TEST(test_cache_entry_goes_with_message) {
+  cx *c = setup(_i);
+  uint32_t u1 = add(c, c->alice, "INBOX", "Subject: 1\r\n\r\none\r\n");
+  void *mbx = open_rw(c, c->alice, "INBOX", NULL);
+  int rc =
+      mailproto_store_call_cache_put(&c->st, mbx, u1, (const uint8_t *)"e", 1);
+  if (rc == MAILPROTO_ERR_UNSUPPORTED) {
+    mailproto_store_call_close(&c->st, mbx);
+    teardown(c);
+    return;
+  }
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_eq(do_expunge(c, mbx, u1, u1, 0), 0);
+  sync_ok(c, mbx);
+  char buf[16];
+  size_t len;
+  ck_assert_int_ne(cache_get(c, mbx, u1, buf, sizeof buf, &len), 0);
+  /* a new message starts without an entry */
+  uint32_t u2 = add(c, c->alice, "INBOX", "Subject: 2\r\n\r\ntwo\r\n");
+  sync_ok(c, mbx);
+  ck_assert_int_eq(cache_get(c, mbx, u2, buf, sizeof buf, &len),
+                   MAILPROTO_ERR_NOT_FOUND);
+  mailproto_store_call_close(&c->st, mbx);
+  teardown(c);
+}
+END_TEST
+
+START_TEST(test_cache_entry_goes_with_mailbox) {
+  /* Deleting a mailbox with cache entries works as without them, and a
+   * mailbox created again under the name starts with none. */
+  cx *c = setup(_i);
+  ck_assert_int_eq(do_create(c, c->alice, "Box", 0), 0);
+  uint32_t u1 = add(c, c->alice, "Box", "Subject: 1\r\n\r\none\r\n");
+  void *mbx = open_rw(c, c->alice, "Box", NULL);
+  int rc =
+      mailproto_store_call_cache_put(&c->st, mbx, u1, (const uint8_t *)"e", 1);
+  mailproto_store_call_close(&c->st, mbx);
+  if (rc == MAILPROTO_ERR_UNSUPPORTED) {
+    teardown(c);
+    return;
+  }
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_eq(do_delete(c, c->alice, "Box"), 0);
+  ck_assert_int_eq(do_create(c, c->alice, "Box", 0), 0);
+  uint32_t u2 = add(c, c->alice, "Box", "Subject: 2\r\n\r\ntwo\r\n");
+  mbx = open_rw(c, c->alice, "Box", NULL);
+  char buf[16];
+  size_t len;
+  ck_assert_int_ne(cache_get(c, mbx, u1, buf, sizeof buf, &len), 0);
+  ck_assert_int_ne(cache_get(c, mbx, u2, buf, sizeof buf, &len), 0);
+  mailproto_store_call_close(&c->st, mbx);
+  teardown(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The optional message lookup (message_get)                           */
+/* ------------------------------------------------------------------ */
+
+START_TEST(test_message_get_matches_open) {
+  cx *c = setup(_i);
+  static const mailproto_datetime when = {1700000000, 120};
+  uint32_t uv, u1, u2;
+  ck_assert_int_eq(append_full(c, c->alice, "INBOX", 0, NULL, 0, &when,
+                               "Subject: 1\r\n\r\none\r\n", 1000, &uv, &u1),
+                   0);
+  /* bare LFs: RFC822.SIZE counts each as CRLF */
+  ck_assert_int_eq(append_full(c, c->alice, "INBOX", 0, NULL, 0, &when,
+                               "Subject: 2\n\ntwo\n", 1000, &uv, &u2),
+                   0);
+  void *mbx = open_rw(c, c->alice, "INBOX", NULL);
+  mailproto_message_info got;
+  int rc = mailproto_store_call_message_get(&c->st, mbx, u1, &got);
+  if (rc == MAILPROTO_ERR_UNSUPPORTED) {
+    /* The hook is optional. */
+    mailproto_store_call_close(&c->st, mbx);
+    teardown(c);
+    return;
+  }
+  ck_assert_int_eq(rc, 0);
+  const uint32_t uids[2] = {u1, u2};
+  for (int k = 0; k < 2; k++) {
+    const mailproto_message_info *m = find_msg(c, uids[k]);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(
+        mailproto_store_call_message_get(&c->st, mbx, uids[k], &got), 0);
+    ck_assert_uint_eq(got.uid, uids[k]);
+    ck_assert_uint_eq(got.size, m->size);
+    ck_assert_uint_eq(got.stored_size, m->stored_size);
+    ck_assert_int_eq(got.internal_date.utc, when.utc);
+    ck_assert_int_eq(got.internal_date.tz_minutes, when.tz_minutes);
+  }
+  ck_assert_uint_eq(got.size, got.stored_size + 3);
+  /* UIDs that are no message */
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, mbx, u2 + 1, &got),
+                   MAILPROTO_ERR_NOT_FOUND);
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, mbx, 0, &got),
+                   MAILPROTO_ERR_NOT_FOUND);
+  /* a message another handle appended, before this one syncs */
+  uint32_t u3 = add(c, c->alice, "INBOX", "Subject: 3\r\n\r\n3\r\n");
+  rc = mailproto_store_call_message_get(&c->st, mbx, u3, &got);
+  ck_assert(rc == 0 || rc == MAILPROTO_ERR_NOT_FOUND);
+  sync_ok(c, mbx);
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, mbx, u3, &got), 0);
+  ck_assert_uint_eq(got.size, 17);
+  mailproto_store_call_close(&c->st, mbx);
+  teardown(c);
+}
+END_TEST
+
+START_TEST(test_message_get_keeps_expunged_until_next_sync) {
+  /* RFC 2180 4.1: a session may still be asked the size of a message
+   * whose expunge its last sync reported but it has not announced. */
+  cx *c = setup(_i);
+  static const mailproto_datetime when = {1234567890, -300};
+  uint32_t uv, u1;
+  ck_assert_int_eq(append_full(c, c->alice, "INBOX", 0, NULL, 0, &when,
+                               "Subject: 1\r\n\r\none\r\n", 1000, &uv, &u1),
+                   0);
+  uint32_t u2 = add(c, c->alice, "INBOX", "Subject: 2\r\n\r\ntwo\r\n");
+  void *a = open_rw(c, c->alice, "INBOX", NULL);
+  void *b = open_rw(c, c->alice, "INBOX", NULL);
+  mailproto_message_info got;
+  if (mailproto_store_call_message_get(&c->st, a, u1, &got) ==
+      MAILPROTO_ERR_UNSUPPORTED) {
+    mailproto_store_call_close(&c->st, b);
+    mailproto_store_call_close(&c->st, a);
+    teardown(c);
+    return;
+  }
+  ck_assert_int_eq(do_expunge(c, b, u1, u1, 0), 0);
+  /* gone from the mailbox, but a handle that knew it still finds it
+   * before its sync reports the expunge */
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u1, &got), 0);
+  ck_assert_uint_eq(got.size, 19);
+  sync_ok(c, a);
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u1, &got), 0);
+  ck_assert_uint_eq(got.uid, u1);
+  ck_assert_uint_eq(got.size, 19);
+  ck_assert_uint_eq(got.stored_size, 19);
+  ck_assert_int_eq(got.internal_date.utc, when.utc);
+  ck_assert_int_eq(got.internal_date.tz_minutes, when.tz_minutes);
+  /* the other messages are answered as before */
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u2, &got), 0);
+  ck_assert_uint_eq(got.uid, u2);
+  /* the handle that expunged: the same after its sync */
+  sync_ok(c, b);
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, b, u1, &got), 0);
+  ck_assert_uint_eq(got.size, 19);
+  /* the next sync forgets it */
+  sync_ok(c, a);
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u1, &got),
+                   MAILPROTO_ERR_NOT_FOUND);
+  sync_ok(c, b);
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, b, u1, &got),
+                   MAILPROTO_ERR_NOT_FOUND);
+  /* a handle opened after the expunge never knew it */
+  void *d = open_rw(c, c->alice, "INBOX", NULL);
+  ck_assert_int_eq(mailproto_store_call_message_get(&c->st, d, u1, &got),
+                   MAILPROTO_ERR_NOT_FOUND);
+  mailproto_store_call_close(&c->st, d);
+  mailproto_store_call_close(&c->st, b);
+  mailproto_store_call_close(&c->st, a);
+  teardown(c);
+}
+END_TEST
 
 void conformance_add_cases(Suite *s, const conformance_backend *b) {
   if (backend_count >= MAX_BACKENDS) {
@@ -2295,6 +2532,12 @@ void conformance_add_cases(Suite *s, const conformance_backend *b) {
         test_append_invisible_until_commit, test_append_counts_bare_lf_twice,
         test_append_counts_bare_cr_twice, test_append_dates_from_clock,
         test_deliver_reaches_every_account, test_deliver_abort_leaves_nothing}},
+      {"cache",
+       {test_cache_keeps_entry_per_message, test_cache_entry_goes_with_message,
+        test_cache_entry_goes_with_mailbox}},
+      {"lookup",
+       {test_message_get_matches_open,
+        test_message_get_keeps_expunged_until_next_sync}},
   };
   for (size_t g = 0; g < GROUPS; g++) {
     /* Check keeps the name pointer: it must outlive the suite. */

@@ -118,6 +118,9 @@ struct faultstore {
   unsigned long turn;
   record *head, *tail;
   size_t pending;
+  /* faultstore_ops, less the optional hooks the inner store lacks (a
+   * caller decides by the hook's presence what it must keep itself). */
+  mailproto_store_ops ops;
 };
 
 /* ---- records ---- */
@@ -807,6 +810,33 @@ static void fs_cancel(void *ctx, mailproto_op *op) {
     }
 }
 
+/* The cache hooks take no op and never defer: passed through, never
+ * failed (a cache miss is not a fault the session could show). */
+static int fs_cache_get(void *ctx, void *mailbox, uint32_t uid,
+                        const uint8_t **data, size_t *len) {
+  faultstore *f = ctx;
+  return mailproto_store_call_cache_get(&f->inner, mailbox, uid, data, len);
+}
+
+static int fs_cache_put(void *ctx, void *mailbox, uint32_t uid,
+                        const uint8_t *data, size_t len) {
+  faultstore *f = ctx;
+  return mailproto_store_call_cache_put(&f->inner, mailbox, uid, data, len);
+}
+
+/* The message lookup takes no op and never defers: passed through like
+ * the cache hooks (the session relies on it for sizes and dates it no
+ * longer keeps). */
+static int fs_message_get(void *ctx, void *mailbox, uint32_t uid,
+                          mailproto_message_info *info) {
+  faultstore *f = ctx;
+  mailproto_message_info got;
+  int rc = mailproto_store_call_message_get(&f->inner, mailbox, uid, &got);
+  if (rc == 0)
+    *info = got;
+  return rc;
+}
+
 static const mailproto_store_ops faultstore_ops = {
     sizeof(mailproto_store_ops),
     fs_authenticate,
@@ -833,6 +863,9 @@ static const mailproto_store_ops faultstore_ops = {
     fs_deliver_commit,
     fs_abort,
     fs_cancel,
+    fs_cache_get,
+    fs_cache_put,
+    fs_message_get,
 };
 
 /* ---- public API ---- */
@@ -852,6 +885,9 @@ int faultstore_new(const mailproto_store *inner, const mailproto_allocator *a,
   f->alloc = *a;
   f->inner = *inner;
   f->rng = 1;
+  f->ops = faultstore_ops;
+  if (!mailproto_store_has_message_get(inner))
+    f->ops.message_get = NULL;
   *out = f;
   return 0;
 }
@@ -866,7 +902,7 @@ void faultstore_free(faultstore *f) {
 }
 
 void faultstore_store(faultstore *f, mailproto_store *out) {
-  out->ops = &faultstore_ops;
+  out->ops = &f->ops;
   out->ctx = f;
 }
 
