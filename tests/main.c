@@ -35,8 +35,10 @@ static const struct {
     {"imap_view", suite_imap_view},
     {"imap_session", suite_imap_session},
     {"imap_transcripts", suite_imap_transcripts},
+    {"imap_search", suite_imap_search},
     {"mime_parser", suite_mime_parser},
     {"mime_imap", suite_mime_imap},
+    {"mime_fetch", suite_mime_fetch},
 };
 
 enum { SUITE_COUNT = sizeof suites / sizeof suites[0] };

@@ -28,8 +28,10 @@ Suite *suite_imap_parser(void);
 Suite *suite_imap_view(void);
 Suite *suite_imap_session(void);
 Suite *suite_imap_transcripts(void);
+Suite *suite_imap_search(void);
 Suite *suite_mime_parser(void);
 Suite *suite_mime_imap(void);
+Suite *suite_mime_fetch(void);
 
 /* Directory of tests/ in the source tree (transcripts, corpora). */
 #ifndef MAILPROTO_TEST_DATA_DIR

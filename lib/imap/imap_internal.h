@@ -13,6 +13,11 @@
  *   imap_append.c   APPEND: the message literal streamed to the store
  *   imap_message.c  FETCH (non-MIME items), STORE, COPY, MOVE, EXPUNGE,
  *                   CLOSE, UNSELECT, CHECK
+ *   imap_fetch_mime.c  FETCH items built on the MIME structure: ENVELOPE,
+ *                   BODY, BODYSTRUCTURE, BODY[section], BINARY[...],
+ *                   BINARY.SIZE
+ *   imap_mime_tree.c   the parsed MIME tree of one message, from the
+ *                   store's cache or by one streamed parse
  *   imap_idle.c     IDLE and its keep-alive
  *   imap_update.c   the store's sync, what it reports (view and message
  *                   sizes and dates), the untagged EXISTS/EXPUNGE/FETCH
@@ -40,6 +45,7 @@
 #include "imap/imap_view.h"
 #include "imap/imap_writer.h"
 #include "mailproto/imap.h"
+#include "mime/mime_imap.h"
 
 /* Room above the output watermark for the longest piece written at once
  * (a tagged reply with COPYUID, a FETCH line with 64 keywords, a LIST
@@ -100,13 +106,19 @@ enum imap_op_kind {
   IMAP_OP_READ,      /* store: FETCH body data */
   IMAP_OP_SET_FLAGS, /* store: STORE, and \Seen of FETCH */
   IMAP_OP_EXPUNGE,   /* store: EXPUNGE, UID EXPUNGE, CLOSE */
-  IMAP_OP_COPY       /* store: COPY, MOVE */
+  IMAP_OP_COPY,      /* store: COPY, MOVE */
+  IMAP_OP_SEARCH_READ /* store: message text for SEARCH, SORT, THREAD */
 };
 
 /* Sizes and internal dates of the selected mailbox's messages, which
  * FETCH needs and the view does not keep: 16 bytes per message, sorted
  * by UID (the store reports UIDs in ascending order). Expunged entries
- * are marked and dropped in bulk. */
+ * are marked and dropped in bulk.
+ * When the store has the message_get hook it answers instead, and the
+ * table holds only messages a sync reported expunged whose EXPUNGE is not
+ * out yet (the store forgets them at its next sync; RFC 2180 4.1 lets the
+ * client still fetch their size and date): `pending` lists those the
+ * running sync reported, looked up when it is done. */
 typedef struct imap_meta_entry {
   uint32_t uid;
   uint32_t size; /* RFC822.SIZE; UINT32_MAX: see `big` */
@@ -127,6 +139,8 @@ typedef struct imap_meta {
   size_t dead; /* entries whose UID was expunged (size 0, uid kept) */
   imap_meta_big *big;
   size_t big_n, big_cap;
+  uint32_t *pending;
+  size_t pending_n, pending_cap;
 } imap_meta;
 
 /* What FETCH needs of one message. */
@@ -141,7 +155,7 @@ typedef struct imap_mailbox {
   void *handle; /* the store's open mailbox */
   char *name;   /* UTF-8 */
   mailproto_imap_view *view;
-  imap_meta meta;
+  imap_meta *meta; /* allocated when it has something to hold */
   unsigned char readonly;
   unsigned char dirty; /* changes may wait in the store: sync soon */
 } imap_mailbox;
@@ -185,8 +199,34 @@ enum imap_fetch_stage {
   IMAP_FETCH_HEAD,     /* "* n FETCH (" */
   IMAP_FETCH_ITEM,     /* the next item */
   IMAP_FETCH_BODY,     /* a literal's bytes */
-  IMAP_FETCH_TAIL      /* ")" */
+  IMAP_FETCH_TAIL,     /* ")" */
+  IMAP_FETCH_TREE,     /* the MIME tree, before "* n FETCH (" */
+  IMAP_FETCH_MIME      /* an item of imap_fetch_mime.c (see imap_mitem) */
 };
+
+/* Where a MIME item (imap_fetch_mime.c) is. */
+enum imap_mitem_stage {
+  IMAP_MITEM_STAT = 0, /* one pass over the data to learn its size */
+  IMAP_MITEM_NAME,     /* its name and the literal's "{n}" */
+  IMAP_MITEM_STREAM,   /* the literal's bytes, read and transformed */
+  IMAP_MITEM_DATA      /* a structure held in `data`, drained to output */
+};
+
+/* A MIME item being answered. The stream points into itself: it lives
+ * here, in place, from init to finish. */
+typedef struct imap_mitem {
+  unsigned char stage;  /* enum imap_mitem_stage */
+  unsigned char binary; /* BINARY / BINARY.SIZE: decode the part */
+  unsigned char lit8;   /* sent as literal8 "~{n}" (NUL in the data) */
+  mailproto_mime_range range;
+  uint64_t off, end; /* stored bytes [off, end) still to read */
+  uint64_t size;     /* the literal's octets */
+  uint64_t sent;     /* octets of it written */
+  mailproto_mime_stat stat;
+  mailproto_mime_stream stream;
+  mailproto_buf data; /* ENVELOPE, BODY, BODYSTRUCTURE text */
+  size_t data_pos;
+} imap_mitem;
 
 /* FETCH in progress. */
 typedef struct imap_fetch {
@@ -205,7 +245,13 @@ typedef struct imap_fetch {
   unsigned char has_uid;   /* UID is among the items */
   unsigned char has_flags; /* FLAGS is among the items */
   unsigned char skipped;   /* some messages could not be read */
+  unsigned char need_tree; /* some items need the MIME structure */
   int skip_code;           /* why (a store error) */
+  /* Messages left out whose \Seen this command set: taken back at the
+   * end (imap_message.c fetch_finish). */
+  mailproto_uid_range *unseen;
+  size_t unseen_n, unseen_cap;
+  unsigned char unseen_nomem;
   uint64_t header_len;     /* RFC822 octets of the header, blank line
                               included */
   imap_msg_info info;
@@ -217,6 +263,7 @@ typedef struct imap_fetch {
   /* A read's results (stable while it is deferred). */
   const uint8_t *read_data;
   size_t read_len;
+  imap_mitem *m; /* the MIME item in progress (allocated on first use) */
 } imap_fetch;
 
 /* One mailbox a LIST gathered. */
@@ -317,11 +364,20 @@ struct mailproto_imap {
   size_t run_count, run_cap;
   int runs_overflow;
   imap_fetch fetch;
-  imap_list list;
+  imap_list *list; /* LIST, LSUB: allocated while one runs */
   imap_append append;
   unsigned select_attrs; /* the LIST line of an IMAP4rev2 SELECT */
   int select_found;
   char *select_name; /* the mailbox a SELECT opens (UTF-8) */
+  /* SEARCH, SORT, THREAD in progress (imap_search.c) */
+  struct imap_search *search;
+  /* The saved search result "$" (RFC 5182) as UID ranges, ascending and
+   * disjoint; it names the same messages until they are expunged. */
+  mailproto_uid_range *saved;
+  size_t saved_count;
+  /* The parsed MIME tree of one message (imap_mime_tree.c), allocated on
+   * first use, freed after each command. */
+  struct imap_tree *tree;
 };
 
 /* ---- imap_session.c: output ---- */
@@ -476,6 +532,75 @@ void mailproto_imap_message_reset(mailproto_imap *s);
 /* The op sink's uid_map report (COPY, MOVE). */
 int mailproto_imap_copy_map(mailproto_imap *s, uint32_t src, uint32_t dst);
 
+/* Writes literal bytes, each NUL as 0x80 (RFC 3501 9: a literal is
+ * CHAR8, which excludes NUL; the octet count stays right). */
+int mailproto_imap_literal_bytes(mailproto_outq *q, const uint8_t *p, size_t n);
+/* FETCH's message loop after imap_fetch_mime.c has the tree: the text
+ * probe or the header scan of imap_message.c, or straight to the answer. */
+void mailproto_imap_fetch_after_tree(mailproto_imap *s);
+/* Leaves the message out of the FETCH (it cannot be read: `code`). */
+void mailproto_imap_fetch_skip(mailproto_imap *s, int code);
+
+/* ---- imap_fetch_mime.c ---- */
+
+/* Whether a FETCH item is answered by imap_fetch_mime.c (it needs the
+ * MIME structure of the message). */
+int mailproto_imap_fetch_is_mime(const mailproto_imap_fetch_item *it);
+/* Stage IMAP_FETCH_TREE: gets the message's tree, then checks its BINARY
+ * items (UNKNOWN-CTE leaves the message out). */
+int mailproto_imap_fetch_tree_step(mailproto_imap *s);
+/* Starts the MIME item f->item (stage ITEM; writes its separator). */
+int mailproto_imap_fetch_mime_item(mailproto_imap *s);
+/* Stage IMAP_FETCH_MIME. */
+int mailproto_imap_fetch_mime_step(mailproto_imap *s);
+/* An IMAP_OP_READ completion in stage TREE or MIME. */
+int mailproto_imap_fetch_mime_read_done(mailproto_imap *s, int rc);
+/* Frees the MIME item state. */
+void mailproto_imap_fetch_mime_reset(mailproto_imap *s);
+
+/* ---- imap_mime_tree.c: the parsed MIME tree of one message ----
+ *
+ * Any command of the selected state that needs a message's structure
+ * (FETCH here; SEARCH, SORT or THREAD may use it too) gets it like this,
+ * one message at a time:
+ *
+ *   rc = mailproto_imap_tree_begin(s, uid);       1: ready now, 0: read
+ *   while (!mailproto_imap_tree_ready(s, uid))
+ *     rc = mailproto_imap_tree_read(s, MY_OP_KIND);   issues one store read
+ *   ... and the command's completion for MY_OP_KIND calls
+ *   rc = mailproto_imap_tree_read_done(s, rc);    feeds what was read
+ *   then use mailproto_imap_tree_get(s): the tree (valid until the next
+ *   tree_begin for another UID, or mailproto_imap_tree_reset).
+ *
+ * begin takes the tree from memory (the same UID as last time) or from the
+ * store's cache hook (validated by mailproto_mime_deserialize and checked
+ * against the message's RFC822.SIZE; a damaged entry is parsed again).
+ * Otherwise the message is read from offset 0 in chunks and fed to the
+ * streaming parser, which keeps only the structure, never the message;
+ * at the end the serialised tree is offered to the store's cache. Only one
+ * message is held: memory stays bounded by the parser's limits.
+ * tree_read_done returns 0, a non-fatal store error (the message cannot
+ * be read: the command leaves it out; the tree is not ready) or a fatal
+ * code. A read past the message end ends the parse (len 0).
+ */
+struct imap_tree;
+int mailproto_imap_tree_begin(mailproto_imap *s, uint32_t uid);
+/* The same when the caller needs only the top-level header (ENVELOPE,
+ * BODY[HEADER.FIELDS ...]): the parse stops where that header ends, and
+ * the partial tree is neither cached nor reused for a full request. */
+int mailproto_imap_tree_begin_header(mailproto_imap *s, uint32_t uid);
+int mailproto_imap_tree_ready(const mailproto_imap *s, uint32_t uid);
+int mailproto_imap_tree_read(mailproto_imap *s, int kind);
+int mailproto_imap_tree_read_done(mailproto_imap *s, int rc);
+const mailproto_mime_tree *mailproto_imap_tree_get(const mailproto_imap *s);
+/* Whether the last ready tree came from the cache (tests, benchmarks). */
+int mailproto_imap_tree_from_cache(const mailproto_imap *s);
+/* Frees the tree and any parse in progress. */
+void mailproto_imap_tree_reset(mailproto_imap *s);
+/* The held tree did not match the message's bytes: it stays usable until
+ * the next tree_begin, which then reads the message again. */
+void mailproto_imap_tree_distrust(mailproto_imap *s);
+
 /* ---- imap_idle.c ---- */
 
 int mailproto_imap_cmd_idle(mailproto_imap *s);
@@ -503,6 +628,10 @@ int mailproto_imap_report_expunged(mailproto_imap *s, uint32_t uid);
 /* The size and date of a message by UID: 1 if known, else 0. */
 int mailproto_imap_meta_get(const mailproto_imap *s, uint32_t uid,
                             imap_msg_info *out);
+/* After open: gives back the growth slack of the sizes and dates, as
+ * mailproto_imap_view_opened() does for the view (the idle-session memory
+ * goal of issue 7). */
+void mailproto_imap_meta_opened(mailproto_imap *s);
 void mailproto_imap_meta_free(mailproto_imap *s);
 /* Writes the flag list of the view's message `index` (\Recent only for
  * IMAP4rev1). */

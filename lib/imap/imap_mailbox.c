@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "imap/imap_internal.h"
+#include "imap/imap_search.h"
 #include "store/store_call.h"
 
 /* ------------------------------------------------------------------ */
@@ -42,7 +43,9 @@ int mailproto_imap_capabilities(mailproto_imap *s, char *out, size_t size) {
       "NAMESPACE",   "UNSELECT",    "UIDPLUS",
       "MOVE",        "CHILDREN",    "LIST-EXTENDED",
       "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE",
-      "STATUS=SIZE", "UTF8=ACCEPT"};
+      "STATUS=SIZE", "UTF8=ACCEPT", "ESEARCH",
+      "SEARCHRES",   "SORT",        "THREAD=ORDEREDSUBJECT",
+      "THREAD=REFERENCES", "BINARY"};
   size_t n = 0;
   out[0] = '\0';
   if (cap_add(out, size, &n, "CAPABILITY") != 0)
@@ -251,6 +254,8 @@ void mailproto_imap_unselect(mailproto_imap *s) {
   s->sel.name = NULL;
   s->sel.readonly = 0;
   s->sel.dirty = 0;
+  /* RFC 5182 2.1: "$" is empty in a newly selected mailbox. */
+  mailproto_imap_search_forget(s);
   if (s->state == IMAP_SELECTED)
     s->state = IMAP_AUTH;
 }
@@ -422,6 +427,7 @@ static int opened(mailproto_imap *s, int rc) {
   }
   mailproto_imap_view_status(s->sel.view, &s->status);
   mailproto_imap_view_opened(s->sel.view);
+  mailproto_imap_meta_opened(s);
   s->state = IMAP_SELECTED;
   s->sel.dirty = 0;
   if (!s->rev2)
@@ -620,33 +626,36 @@ static int status_done(mailproto_imap *s, int rc) {
 static void free_patterns(mailproto_imap *s);
 
 void mailproto_imap_list_free(mailproto_imap *s) {
-  imap_list *l = &s->list;
-  free_patterns(s);
-  for (size_t i = 0; i < l->n; i++)
-    mailproto_mem_free(&s->alloc, l->e[i].name);
-  mailproto_mem_free(&s->alloc, l->e);
-  memset(l, 0, sizeof *l);
+  imap_list *l = s->list;
+  if (l) {
+    free_patterns(s);
+    for (size_t i = 0; i < l->n; i++)
+      mailproto_mem_free(&s->alloc, l->e[i].name);
+    mailproto_mem_free(&s->alloc, l->e);
+    mailproto_mem_free(&s->alloc, l);
+    s->list = NULL;
+  }
   mailproto_mem_free(&s->alloc, s->select_name);
   s->select_name = NULL;
 }
 
 static char **patterns(mailproto_imap *s) {
-  return s->list.patterns;
+  return s->list->patterns;
 }
 
 static void free_patterns(mailproto_imap *s) {
-  char **p = s->list.patterns;
+  char **p = s->list->patterns;
   if (!p)
     return;
-  for (unsigned i = 0; i < s->list.pattern_slots; i++)
+  for (unsigned i = 0; i < s->list->pattern_slots; i++)
     mailproto_mem_free(&s->alloc, p[i]);
   mailproto_mem_free(&s->alloc, p);
-  s->list.patterns = NULL;
-  s->list.pattern_slots = 0;
+  s->list->patterns = NULL;
+  s->list->pattern_slots = 0;
 }
 
 static int add_entry(mailproto_imap *s, const char *name, unsigned attrs) {
-  imap_list *l = &s->list;
+  imap_list *l = s->list;
   if (l->n == l->cap) {
     size_t cap = l->cap ? 2 * l->cap : 16;
     imap_list_entry *e =
@@ -677,12 +686,12 @@ int mailproto_imap_list_add(mailproto_imap *s, int kind,
     }
     return 0;
   }
-  if (kind != IMAP_OP_LIST)
+  if (kind != IMAP_OP_LIST || !s->list)
     return 0;
   unsigned attrs = mb->attributes;
   /* The second pass of RECURSIVEMATCH (and LSUB) asks for subscribed
    * names only. */
-  if (s->list.pass == 1)
+  if (s->list->pass == 1)
     attrs |= MAILPROTO_MBOX_SUBSCRIBED;
   return add_entry(s, mb->name, attrs);
 }
@@ -703,7 +712,7 @@ static int entry_cmp(const void *x, const void *y) {
 /* Sorts and merges entries of the same name (several patterns, or the
  * two passes). */
 static void sort_merge(mailproto_imap *s) {
-  imap_list *l = &s->list;
+  imap_list *l = s->list;
   if (l->n < 2)
     return;
   qsort(l->e, l->n, sizeof *l->e, entry_cmp);
@@ -731,9 +740,9 @@ static imap_list_entry *find_entry(mailproto_imap *s, const char *name,
   size_t lo = 0, hi = sorted;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    int c = name_cmp(s->list.e[mid].name, name);
+    int c = name_cmp(s->list->e[mid].name, name);
     if (c == 0)
-      return &s->list.e[mid];
+      return &s->list->e[mid];
     if (c < 0)
       lo = mid + 1;
     else
@@ -769,7 +778,7 @@ static int whole_tree(const mailproto_imap *s) {
  *    match is.
  */
 static int resolve_tree(mailproto_imap *s) {
-  imap_list *l = &s->list;
+  imap_list *l = s->list;
   int lsub = s->cmd.id == MAILPROTO_IMAP_CMD_LSUB;
   sort_merge(s);
   size_t n = l->n;
@@ -826,7 +835,7 @@ static int resolve_tree(mailproto_imap *s) {
 
 /* Asks the store for the next pattern (or pass). */
 static int list_next_call(mailproto_imap *s) {
-  imap_list *l = &s->list;
+  imap_list *l = s->list;
   const mailproto_imap_list *a = &s->cmd.u.list;
   const char *pattern;
   unsigned flags = 0;
@@ -865,11 +874,14 @@ int mailproto_imap_cmd_list(mailproto_imap *s) {
     return rc != 0 ? rc : mailproto_imap_done(s, "OK", NULL, "LIST completed");
   }
   mailproto_imap_str ref = a->reference;
+  if (!s->list &&
+      !(s->list = mailproto_mem_calloc(&s->alloc, 1, sizeof *s->list)))
+    return MAILPROTO_ERR_NOMEM;
   char **p = mailproto_mem_calloc(&s->alloc, a->pattern_count, sizeof *p);
   if (!p)
     return MAILPROTO_ERR_NOMEM;
-  s->list.patterns = p;
-  s->list.pattern_slots = a->pattern_count;
+  s->list->patterns = p;
+  s->list->pattern_slots = a->pattern_count;
   for (unsigned i = 0; i < a->pattern_count; i++) {
     const mailproto_imap_str *pat = &a->patterns[i];
     if (pat->len == 0)
@@ -902,7 +914,7 @@ static int list_status_call(mailproto_imap *s, const imap_list_entry *e) {
   return mailproto_imap_after_op(
       s, IMAP_OP_LIST_STATUS,
       mailproto_store_call_status(&s->store, &s->io.op, IMAP_OP_LIST_STATUS,
-                                  s->account, e->name, &s->list.status));
+                                  s->account, e->name, &s->list->status));
 }
 
 /* Which gathered entries are answered. */
@@ -918,7 +930,7 @@ static int wanted(const mailproto_imap *s, const imap_list_entry *e) {
 }
 
 int mailproto_imap_list_step(mailproto_imap *s) {
-  imap_list *l = &s->list;
+  imap_list *l = s->list;
   const mailproto_imap_list *a = &s->cmd.u.list;
   int lsub = s->cmd.id == MAILPROTO_IMAP_CMD_LSUB;
   if (!l->gathered) {
@@ -963,8 +975,8 @@ static int list_done(mailproto_imap *s, int kind, int rc) {
     /* RFC 5819 2: no STATUS when it cannot be had. */
     if (rc != 0)
       return 0;
-    rc = write_status_line(s, s->list.e[s->list.pos - 1].name,
-                           s->cmd.u.list.status_items, &s->list.status);
+    rc = write_status_line(s, s->list->e[s->list->pos - 1].name,
+                           s->cmd.u.list.status_items, &s->list->status);
     return rc == MAILPROTO_ERR_INVALID_ARGUMENT ? 0 : rc;
   }
   if (rc == 0)

@@ -3,8 +3,10 @@
  * FETCH with the items that need no MIME parsing (FLAGS, UID,
  * INTERNALDATE, RFC822.SIZE, RFC822, RFC822.HEADER, RFC822.TEXT,
  * BODY[]/BODY.PEEK[] with HEADER and TEXT of the whole message, partial
- * <o.n>), STORE, COPY, MOVE (RFC 6851) with COPYUID (RFC 4315), EXPUNGE,
- * UID EXPUNGE (RFC 4315 2.1), CLOSE and UNSELECT (RFC 3691).
+ * <o.n>; the items that need the MIME structure are handed to
+ * imap_fetch_mime.c at the dispatch points below), STORE, COPY, MOVE
+ * (RFC 6851) with COPYUID (RFC 4315), EXPUNGE, UID EXPUNGE (RFC 4315
+ * 2.1), CLOSE and UNSELECT (RFC 3691).
  *
  * Message text is sent in its RFC822 form (every line end CRLF, as
  * RFC822.SIZE counts it) straight from the store's reads, a chunk at a
@@ -17,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "imap/imap_internal.h"
+#include "imap/imap_search.h"
 #include "store/store_call.h"
 
 void mailproto_imap_message_reset(mailproto_imap *s) {
@@ -31,6 +34,9 @@ void mailproto_imap_message_reset(mailproto_imap *s) {
   s->span_count = s->uid_count = 0;
   s->run_count = s->run_cap = 0;
   s->runs_overflow = 0;
+  mailproto_imap_fetch_mime_reset(s);
+  mailproto_imap_tree_reset(s);
+  mailproto_mem_free(&s->alloc, s->fetch.unseen);
   memset(&s->fetch, 0, sizeof s->fetch);
 }
 
@@ -38,9 +44,17 @@ void mailproto_imap_message_reset(mailproto_imap *s) {
  * 0, 1 when a BAD reply was decided, or a fatal code. */
 static int resolve(mailproto_imap *s, const mailproto_imap_seqset *set) {
   mailproto_imap_view *v = s->sel.view;
-  if (set->saved) {
-    int rc = mailproto_imap_done(s, "BAD", "CLIENTBUG", "No saved search result");
-    return rc != 0 ? rc : 1;
+  if (set->saved) { /* RFC 5182 2.1: "$" is the saved result as it is now */
+    int rc = mailproto_imap_search_saved_spans(s, &s->spans, &s->span_count);
+    if (rc != 0)
+      return rc;
+    s->uids = mailproto_mem_calloc(&s->alloc, s->span_count ? s->span_count : 1,
+                                   sizeof *s->uids);
+    if (!s->uids)
+      return MAILPROTO_ERR_NOMEM;
+    s->uid_count =
+        mailproto_imap_view_spans_to_uids(v, s->spans, s->span_count, s->uids);
+    return 0;
   }
   size_t n = set->count;
   s->spans = mailproto_mem_calloc(&s->alloc, n ? n : 1, sizeof *s->spans);
@@ -112,16 +126,19 @@ static int item_supported(const mailproto_imap_fetch_item *it) {
   case MAILPROTO_IMAP_FETCH_RFC822_SIZE:
     return 1;
   default:
-    return part_of(it) != PART_NONE;
+    return part_of(it) != PART_NONE || mailproto_imap_fetch_is_mime(it);
   }
 }
 
 /* RFC 3501 6.4.5: fetching text sets \Seen, except the .PEEK forms and
- * RFC822.HEADER (which is BODY.PEEK[HEADER]). */
+ * RFC822.HEADER (which is BODY.PEEK[HEADER]); RFC 3516 4.2: so does
+ * BINARY[] (not BINARY.PEEK[] or BINARY.SIZE). */
 static int item_sets_seen(const mailproto_imap_fetch_item *it) {
   return it->type == MAILPROTO_IMAP_FETCH_RFC822 ||
          it->type == MAILPROTO_IMAP_FETCH_RFC822_TEXT ||
-         (it->type == MAILPROTO_IMAP_FETCH_BODY_SECTION && !it->peek);
+         ((it->type == MAILPROTO_IMAP_FETCH_BODY_SECTION ||
+           it->type == MAILPROTO_IMAP_FETCH_BINARY) &&
+          !it->peek);
 }
 
 int mailproto_imap_cmd_fetch(mailproto_imap *s) {
@@ -131,10 +148,9 @@ int mailproto_imap_cmd_fetch(mailproto_imap *s) {
     return mailproto_imap_done(s, "BAD", NULL, "CONDSTORE is not supported");
   for (unsigned i = 0; i < a->item_count; i++) {
     const mailproto_imap_fetch_item *it = &a->items[i];
-    /* ENVELOPE, BODY, BODYSTRUCTURE, BINARY and sections inside the MIME
-     * structure need the MIME parser, which is a module of its own. */
     if (!item_supported(it))
       return mailproto_imap_done(s, "NO", "CANNOT", "Fetch item not available");
+    f->need_tree |= mailproto_imap_fetch_is_mime(it) != 0;
     f->has_uid |= it->type == MAILPROTO_IMAP_FETCH_UID;
     f->has_flags |= it->type == MAILPROTO_IMAP_FETCH_FLAGS;
     enum body_part p = part_of(it);
@@ -249,7 +265,8 @@ static int scan(imap_fetch *f, const uint8_t *p, size_t n) {
 
 /* Writes bytes of a literal, NUL sent as 0x80 (RFC 3501 9: a literal is
  * CHAR8, which excludes NUL; the octet count stays right). */
-static int write_text(mailproto_outq *q, const uint8_t *p, size_t n) {
+int mailproto_imap_literal_bytes(mailproto_outq *q, const uint8_t *p,
+                                 size_t n) {
   while (n > 0) {
     const uint8_t *nul = memchr(p, 0, n);
     size_t run = nul ? (size_t)(nul - p) : n;
@@ -296,7 +313,7 @@ static int body_emit(mailproto_imap *s) {
         want = b->count - b->sent;
       if (want > room)
         want = room;
-      rc = write_text(q, p, (size_t)want);
+      rc = mailproto_imap_literal_bytes(q, p, (size_t)want);
       b->sent += want;
       advance(b, (size_t)want);
       continue;
@@ -333,7 +350,7 @@ static int body_emit(mailproto_imap *s) {
       want = end - b->pos;
     if (want > room)
       want = room;
-    rc = write_text(q, p, (size_t)want);
+    rc = mailproto_imap_literal_bytes(q, p, (size_t)want);
     b->pos += want;
     b->sent += want;
     advance(b, (size_t)want);
@@ -355,9 +372,29 @@ static int first_body_item(const mailproto_imap *s) {
 
 static int fetch_finish(mailproto_imap *s) {
   imap_fetch *f = &s->fetch;
+  if (f->unseen_nomem)
+    return MAILPROTO_ERR_NOMEM;
+  if (f->unseen_n > 0) {
+    /* RFC 3501 6.4.5, RFC 3516 4.2: \Seen goes with the text sent; the
+     * messages left out got it with the others before the answers, so
+     * it is taken back (one call; this runs again when it is done). */
+    size_t n = f->unseen_n;
+    f->unseen_n = 0;
+    return mailproto_imap_after_op(
+        s, IMAP_OP_SET_FLAGS,
+        mailproto_store_call_set_flags(
+            &s->store, &s->io.op, IMAP_OP_SET_FLAGS, s->sel.handle, f->unseen,
+            n, MAILPROTO_FLAGS_REMOVE, MAILPROTO_FLAG_SEEN, NULL, 0, 0));
+  }
   if (!f->skipped)
     return mailproto_imap_done(s, "OK", NULL, "FETCH completed");
   /* RFC 2180 4.1.2: what could be read was sent; the rest is gone. */
+  if (f->skip_code == MAILPROTO_ERR_UNSUPPORTED)
+    return mailproto_imap_done(s, "NO", "UNKNOWN-CTE",
+                               "Unknown Content-Transfer-Encoding");
+  if (f->skip_code == MAILPROTO_ERR_LIMIT)
+    return mailproto_imap_done(s, "NO", "LIMIT",
+                               "Some structures were too large to send");
   if (f->skip_code == MAILPROTO_ERR_EXPUNGED ||
       f->skip_code == MAILPROTO_ERR_NOT_FOUND)
     return mailproto_imap_done(s, "NO", "EXPUNGEISSUED",
@@ -366,10 +403,47 @@ static int fetch_finish(mailproto_imap *s) {
                              "Some messages could not be read");
 }
 
-static void skip_message(imap_fetch *f, int code) {
+static void note_unseen(mailproto_imap *s, uint32_t uid) {
+  imap_fetch *f = &s->fetch;
+  if (f->unseen_n == f->unseen_cap) {
+    size_t cap = f->unseen_cap ? f->unseen_cap * 2 : 8;
+    mailproto_uid_range *r =
+        mailproto_mem_reallocarray(&s->alloc, f->unseen, cap, sizeof *r);
+    if (!r) {
+      f->unseen_nomem = 1; /* reported at the end, as NOMEM */
+      return;
+    }
+    f->unseen = r;
+    f->unseen_cap = cap;
+  }
+  mailproto_uid_range *last = f->unseen_n ? &f->unseen[f->unseen_n - 1] : NULL;
+  if (last && last->last + 1 == uid) {
+    last->last = uid;
+  } else {
+    f->unseen[f->unseen_n].first = f->unseen[f->unseen_n].last = uid;
+    f->unseen_n++;
+  }
+}
+
+static void skip_message(mailproto_imap *s, int code) {
+  imap_fetch *f = &s->fetch;
+  const mailproto_imap_view *v = s->sel.view;
+  /* The view learns \Seen only with a FETCH line (fetch_head): one it
+   * lacks here was set by this command alone. UIDs come in ascending
+   * order, so neighbours merge into one range. */
+  if (f->set_seen && code != MAILPROTO_ERR_EXPUNGED &&
+      !mailproto_imap_view_is_expunged(v, f->index) &&
+      !(mailproto_imap_view_flags(v, f->index) & MAILPROTO_FLAG_SEEN))
+    note_unseen(s, f->uid);
   f->skipped = 1;
-  f->skip_code = code;
+  /* RFC 3516 4.1: UNKNOWN-CTE is the reason the client can act on */
+  if (f->skip_code != MAILPROTO_ERR_UNSUPPORTED)
+    f->skip_code = code;
   f->stage = IMAP_FETCH_NEXT;
+}
+
+void mailproto_imap_fetch_skip(mailproto_imap *s, int code) {
+  skip_message(s, code);
 }
 
 static int fetch_next(mailproto_imap *s) {
@@ -386,15 +460,29 @@ static int fetch_next(mailproto_imap *s) {
   memset(&f->info, 0, sizeof f->info);
   if (!mailproto_imap_meta_get(s, f->uid, &f->info))
     memset(&f->info, 0, sizeof f->info);
-  if (!f->need_body) {
+  if (!f->need_body && !f->need_tree) {
     f->stage = IMAP_FETCH_HEAD;
     return 0;
   }
   /* RFC 2180 4.1.1: the text of a message another session expunged is
    * gone; the message is left out. */
   if (mailproto_imap_view_is_expunged(v, f->index)) {
-    skip_message(f, MAILPROTO_ERR_EXPUNGED);
+    skip_message(s, MAILPROTO_ERR_EXPUNGED);
     return 0;
+  }
+  if (f->need_tree) {
+    f->stage = IMAP_FETCH_TREE;
+    return 0;
+  }
+  mailproto_imap_fetch_after_tree(s);
+  return 0;
+}
+
+void mailproto_imap_fetch_after_tree(mailproto_imap *s) {
+  imap_fetch *f = &s->fetch;
+  if (!f->need_body) {
+    f->stage = IMAP_FETCH_HEAD;
+    return;
   }
   f->stage = IMAP_FETCH_PROBE;
   if (f->need_header) {
@@ -405,7 +493,6 @@ static int fetch_next(mailproto_imap *s) {
     f->probe_item = first_body_item(s);
     body_begin(s, &s->cmd.u.fetch.items[f->probe_item]);
   }
-  return 0;
 }
 
 static int fetch_head(mailproto_imap *s) {
@@ -462,6 +549,8 @@ static int fetch_item(mailproto_imap *s) {
     return 0;
   }
   const mailproto_imap_fetch_item *it = &a->items[f->item];
+  if (mailproto_imap_fetch_is_mime(it))
+    return mailproto_imap_fetch_mime_item(s);
   mailproto_buf *b = &s->line;
   int rc = mailproto_imap_write_raw(b, f->first ? "" : " ");
   f->first = 0;
@@ -586,6 +675,10 @@ int mailproto_imap_fetch_step(mailproto_imap *s) {
     return fetch_body(s);
   case IMAP_FETCH_TAIL:
     return fetch_tail(s);
+  case IMAP_FETCH_TREE:
+    return mailproto_imap_fetch_tree_step(s);
+  case IMAP_FETCH_MIME:
+    return mailproto_imap_fetch_mime_step(s);
   default:
     return MAILPROTO_ERR_INTERNAL;
   }
@@ -594,6 +687,8 @@ int mailproto_imap_fetch_step(mailproto_imap *s) {
 static int fetch_read_done(mailproto_imap *s, int rc) {
   imap_fetch *f = &s->fetch;
   imap_body *b = &f->body;
+  if (f->stage == IMAP_FETCH_TREE || f->stage == IMAP_FETCH_MIME)
+    return mailproto_imap_fetch_mime_read_done(s, rc);
   if (mailproto_is_fatal(rc))
     return rc;
   const uint8_t *data = f->read_data;
@@ -602,7 +697,7 @@ static int fetch_read_done(mailproto_imap *s, int rc) {
   f->read_len = 0;
   if (f->stage == IMAP_FETCH_PROBE) {
     if (rc != 0) {
-      skip_message(f, rc);
+      skip_message(s, rc);
       return 0;
     }
     if (f->need_header) {

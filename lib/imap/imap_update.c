@@ -58,13 +58,33 @@ static size_t meta_lower(const imap_meta *m, uint32_t uid) {
   return lo;
 }
 
+/* Whether the store answers sizes and dates itself (its message_get
+ * hook): then the table keeps only expunged messages (see imap_meta). */
+static int meta_from_store(const mailproto_imap *s) {
+  return mailproto_store_has_message_get(&s->store);
+}
+
+/* The table, allocated on first use; NULL on NOMEM. */
+static imap_meta *meta_table(mailproto_imap *s) {
+  if (!s->sel.meta)
+    s->sel.meta = mailproto_mem_calloc(&s->alloc, 1, sizeof *s->sel.meta);
+  return s->sel.meta;
+}
+
+/* Adds an entry at its place by UID (the end, for open and sync; the
+ * middle for an expunged message kept after a sync). */
 static int meta_add(mailproto_imap *s, const mailproto_message_info *msg) {
-  imap_meta *m = &s->sel.meta;
+  imap_meta *m = meta_table(s);
+  if (!m)
+    return MAILPROTO_ERR_NOMEM;
+  size_t at = meta_lower(m, msg->uid);
   /* A UID reported before: sizes and dates never change. */
-  if (m->n > 0 && msg->uid <= m->e[m->n - 1].uid)
+  if (at < m->n && m->e[at].uid == msg->uid)
     return 0;
   if (m->n == m->cap) {
-    size_t cap = m->cap ? 2 * m->cap : 64;
+    /* 1.5x steps, as the view's arrays grow (at least 64: a table cut to
+     * fit by mailproto_imap_meta_opened() may hold a single entry). */
+    size_t cap = m->cap < 64 ? 64 : m->cap + m->cap / 2;
     imap_meta_entry *e =
         mailproto_mem_reallocarray(&s->alloc, m->e, cap, sizeof *e);
     if (!e)
@@ -82,11 +102,17 @@ static int meta_add(mailproto_imap *s, const mailproto_message_info *msg) {
       m->big = b;
       m->big_cap = cap;
     }
-    m->big[m->big_n].uid = msg->uid;
-    m->big[m->big_n].size = msg->size;
+    size_t b = 0;
+    while (b < m->big_n && m->big[b].uid < msg->uid)
+      b++;
+    memmove(m->big + b + 1, m->big + b, (m->big_n - b) * sizeof *m->big);
+    m->big[b].uid = msg->uid;
+    m->big[b].size = msg->size;
     m->big_n++;
   }
-  imap_meta_entry *e = &m->e[m->n++];
+  memmove(m->e + at + 1, m->e + at, (m->n - at) * sizeof *m->e);
+  m->n++;
+  imap_meta_entry *e = &m->e[at];
   e->uid = msg->uid;
   e->size = msg->size >= UINT32_MAX ? UINT32_MAX : (uint32_t)msg->size;
   e->date = pack_date(&msg->internal_date, msg->size == msg->stored_size);
@@ -94,8 +120,14 @@ static int meta_add(mailproto_imap *s, const mailproto_message_info *msg) {
 }
 
 /* Drops expunged entries once they are many (amortised O(1) each). */
-static void meta_compact(imap_meta *m) {
-  if (m->dead < 64 || m->dead < m->n / 2)
+static void meta_compact(mailproto_imap *s) {
+  imap_meta *m = s->sel.meta;
+  if (m && m->n > 0 && m->dead == m->n && !m->pending) {
+    /* All gone (with the store's lookup: every expunge announced). */
+    mailproto_imap_meta_free(s);
+    return;
+  }
+  if (!m || m->dead < 64 || m->dead < m->n / 2)
     return;
   size_t k = 0;
   for (size_t i = 0; i < m->n; i++)
@@ -106,6 +138,8 @@ static void meta_compact(imap_meta *m) {
 }
 
 static void meta_expunged(imap_meta *m, uint32_t uid) {
+  if (!m)
+    return;
   size_t i = meta_lower(m, uid);
   if (i < m->n && m->e[i].uid == uid && m->e[i].date != META_DEAD) {
     m->e[i].date = META_DEAD;
@@ -113,12 +147,25 @@ static void meta_expunged(imap_meta *m, uint32_t uid) {
   }
 }
 
+/* From the store's lookup, in the table's terms (its date limits). */
+static int meta_lookup(const mailproto_imap *s, uint32_t uid,
+                       imap_msg_info *out) {
+  mailproto_message_info info;
+  if (!s->sel.handle || mailproto_store_call_message_get(
+                            &s->store, s->sel.handle, uid, &info) != 0)
+    return 0;
+  unpack_date(pack_date(&info.internal_date, info.size == info.stored_size),
+              out);
+  out->size = info.size;
+  return 1;
+}
+
 int mailproto_imap_meta_get(const mailproto_imap *s, uint32_t uid,
                             imap_msg_info *out) {
-  const imap_meta *m = &s->sel.meta;
-  size_t i = meta_lower(m, uid);
-  if (i >= m->n || m->e[i].uid != uid || m->e[i].date == META_DEAD)
-    return 0;
+  const imap_meta *m = s->sel.meta;
+  size_t i = m ? meta_lower(m, uid) : 0;
+  if (!m || i >= m->n || m->e[i].uid != uid || m->e[i].date == META_DEAD)
+    return meta_from_store(s) ? meta_lookup(s, uid, out) : 0;
   unpack_date(m->e[i].date, out);
   out->size = m->e[i].size;
   if (m->e[i].size == UINT32_MAX) {
@@ -136,11 +183,34 @@ int mailproto_imap_meta_get(const mailproto_imap *s, uint32_t uid,
   return 1;
 }
 
+void mailproto_imap_meta_opened(mailproto_imap *s) {
+  imap_meta *m = s->sel.meta;
+  if (!m || m->n == m->cap)
+    return;
+  if (m->n == 0) {
+    /* Nothing to hold (an empty mailbox, or the store answers). */
+    if (!m->big && !m->pending)
+      mailproto_imap_meta_free(s);
+    return;
+  }
+  /* Best effort: a smaller block that cannot be had leaves the larger. */
+  imap_meta_entry *e =
+      mailproto_mem_reallocarray(&s->alloc, m->e, m->n, sizeof *e);
+  if (e) {
+    m->e = e;
+    m->cap = m->n;
+  }
+}
+
 void mailproto_imap_meta_free(mailproto_imap *s) {
-  imap_meta *m = &s->sel.meta;
+  imap_meta *m = s->sel.meta;
+  if (!m)
+    return;
   mailproto_mem_free(&s->alloc, m->e);
   mailproto_mem_free(&s->alloc, m->big);
-  memset(m, 0, sizeof *m);
+  mailproto_mem_free(&s->alloc, m->pending);
+  mailproto_mem_free(&s->alloc, m);
+  s->sel.meta = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -155,7 +225,9 @@ int mailproto_imap_report_message(mailproto_imap *s,
                                        msg->keywords, msg->modseq);
   if (rc == MAILPROTO_ERR_INVALID_ARGUMENT)
     return 0; /* UID 0: a store bug the view ignores */
-  return rc != 0 ? rc : meta_add(s, msg);
+  if (rc != 0 || meta_from_store(s))
+    return rc;
+  return meta_add(s, msg);
 }
 
 int mailproto_imap_report_keyword(mailproto_imap *s, unsigned index,
@@ -171,7 +243,44 @@ int mailproto_imap_report_expunged(mailproto_imap *s, uint32_t uid) {
     return 0;
   /* The size and date stay until the EXPUNGE goes out: until then the
    * message keeps its number and may still be fetched (RFC 2180 4.1). */
-  return mailproto_imap_view_expunged(s->sel.view, uid);
+  int rc = mailproto_imap_view_expunged(s->sel.view, uid);
+  if (rc != 0 || !meta_from_store(s))
+    return rc;
+  /* Asked of the store once the sync is done (not from inside it). */
+  imap_meta *m = meta_table(s);
+  if (!m)
+    return MAILPROTO_ERR_NOMEM;
+  if (m->pending_n == m->pending_cap) {
+    size_t cap = m->pending_cap ? 2 * m->pending_cap : 16;
+    uint32_t *p =
+        mailproto_mem_reallocarray(&s->alloc, m->pending, cap, sizeof *p);
+    if (!p)
+      return MAILPROTO_ERR_NOMEM;
+    m->pending = p;
+    m->pending_cap = cap;
+  }
+  m->pending[m->pending_n++] = uid;
+  return 0;
+}
+
+/* After a sync: keeps the sizes and dates of the messages it reported
+ * expunged, which the store answers for only until its next sync. */
+static int meta_keep_expunged(mailproto_imap *s) {
+  imap_meta *m = s->sel.meta;
+  if (!m || !m->pending)
+    return 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < m->pending_n; i++) {
+    mailproto_message_info info;
+    if (mailproto_store_call_message_get(&s->store, s->sel.handle,
+                                         m->pending[i], &info) == 0)
+      rc = meta_add(s, &info);
+  }
+  m = s->sel.meta;
+  mailproto_mem_free(&s->alloc, m->pending);
+  m->pending = NULL;
+  m->pending_n = m->pending_cap = 0;
+  return rc;
 }
 
 void mailproto_imap_notify(void *arg) {
@@ -193,6 +302,10 @@ int mailproto_imap_sync_start(mailproto_imap *s) {
 int mailproto_imap_sync_done(mailproto_imap *s, int rc) {
   if (mailproto_is_fatal(rc))
     return rc;
+  /* A failed sync is repeated whole by the next one, expunges too. */
+  int kept = meta_keep_expunged(s);
+  if (kept != 0 && rc == 0)
+    return kept;
   if (rc != 0) {
     /* What the view got is kept (repeated reports are harmless); the
      * next chance tries again. The command's reply stands. */
@@ -299,11 +412,11 @@ int mailproto_imap_announce_step(mailproto_imap *s) {
     /* A round, once begun, is sent whole before anything else that
      * carries sequence numbers. */
     if (mailproto_imap_view_next_expunge(v, &seq, &uid) == 1) {
-      meta_expunged(&s->sel.meta, uid);
+      meta_expunged(s->sel.meta, uid);
       return mailproto_imap_printf(s, "* %lu EXPUNGE\r\n", (unsigned long)seq);
     }
     if (!s->expunge_ok || mailproto_imap_view_flush_expunges(v) == 0) {
-      meta_compact(&s->sel.meta);
+      meta_compact(s);
       s->announce = IMAP_ANN_EXISTS;
     }
     return 0;

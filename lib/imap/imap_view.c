@@ -84,7 +84,11 @@ struct mailproto_imap_view {
   uint64_t highest_modseq, safe_modseq;
   int condstore;
   int keywords_new;
-  char *keyword[MAILPROTO_KEYWORDS_MAX];
+  /* The keyword table, `keyword_slots` long: allocated for the first
+   * keyword the mailbox has (most have none; 64 pointers would double
+   * an idle session's size). */
+  char **keyword;
+  unsigned keyword_slots;
 };
 
 /* Queues above this many entries give their memory back when emptied. */
@@ -441,8 +445,9 @@ void mailproto_imap_view_free(mailproto_imap_view *v) {
   kv_free(&a, &v->esc);
   mailproto_mem_free(&a, v->exp);
   mailproto_mem_free(&a, v->chg);
-  for (unsigned i = 0; i < MAILPROTO_KEYWORDS_MAX; i++)
+  for (unsigned i = 0; i < v->keyword_slots; i++)
     mailproto_mem_free(&a, v->keyword[i]);
+  mailproto_mem_free(&a, v->keyword);
   mailproto_mem_free(&a, v);
 }
 
@@ -451,8 +456,9 @@ size_t mailproto_imap_view_memory(const mailproto_imap_view *v) {
     return 0;
   size_t bytes = sizeof *v + v->cap * 10 + kv_bytes(&v->kw) +
                  kv_bytes(&v->esc) + v->exp_cap * sizeof *v->exp +
-                 v->chg_cap * sizeof *v->chg;
-  for (unsigned i = 0; i < MAILPROTO_KEYWORDS_MAX; i++)
+                 v->chg_cap * sizeof *v->chg +
+                 v->keyword_slots * sizeof *v->keyword;
+  for (unsigned i = 0; i < v->keyword_slots; i++)
     if (v->keyword[i])
       bytes += strlen(v->keyword[i]) + 1;
   return bytes;
@@ -484,6 +490,20 @@ int mailproto_imap_view_keyword(mailproto_imap_view *v, unsigned index,
   if (!v || !name || !*name || index >= MAILPROTO_KEYWORDS_MAX)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   size_t len = strlen(name);
+  if (index >= v->keyword_slots) {
+    /* Room for a few more at once: stores report tables in order. */
+    unsigned slots = (index + 8u) & ~7u;
+    if (slots > MAILPROTO_KEYWORDS_MAX)
+      slots = MAILPROTO_KEYWORDS_MAX;
+    char **t =
+        mailproto_mem_reallocarray(&v->alloc, v->keyword, slots, sizeof *t);
+    if (!t)
+      return MAILPROTO_ERR_NOMEM;
+    for (unsigned i = v->keyword_slots; i < slots; i++)
+      t[i] = NULL;
+    v->keyword = t;
+    v->keyword_slots = slots;
+  }
   char *old = v->keyword[index];
   if (old && strlen(old) == len && ascii_casecmp_n(old, name, len) == 0)
     return 0;
@@ -720,7 +740,7 @@ int mailproto_imap_view_find_uid(const mailproto_imap_view *v, uint32_t uid,
 unsigned mailproto_imap_view_keyword_count(const mailproto_imap_view *v) {
   if (!v)
     return 0;
-  for (unsigned i = MAILPROTO_KEYWORDS_MAX; i > 0; i--)
+  for (unsigned i = v->keyword_slots; i > 0; i--)
     if (v->keyword[i - 1])
       return i;
   return 0;
@@ -728,7 +748,7 @@ unsigned mailproto_imap_view_keyword_count(const mailproto_imap_view *v) {
 
 const char *mailproto_imap_view_keyword_name(const mailproto_imap_view *v,
                                              unsigned index) {
-  if (!v || index >= MAILPROTO_KEYWORDS_MAX)
+  if (!v || index >= v->keyword_slots)
     return NULL;
   return v->keyword[index];
 }
@@ -738,7 +758,7 @@ int mailproto_imap_view_keyword_find(const mailproto_imap_view *v,
                                      unsigned *index) {
   if (!v || !name)
     return 0;
-  for (unsigned i = 0; i < MAILPROTO_KEYWORDS_MAX; i++) {
+  for (unsigned i = 0; i < v->keyword_slots; i++) {
     const char *k = v->keyword[i];
     if (k && strlen(k) == len && ascii_casecmp_n(k, name, len) == 0) {
       if (index)

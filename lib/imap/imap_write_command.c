@@ -279,41 +279,51 @@ static void append_cmd(out *o, const mailproto_imap_append *a) {
   }
 }
 
-static void section(out *o, const mailproto_imap_section *s) {
-  raw(o, "[");
+int mailproto_imap_write_section(mailproto_buf *b,
+                                 const mailproto_imap_section *s,
+                                 unsigned flags) {
+  out o = {b, flags, 0};
+  out *op = &o;
+  raw(op, "[");
   for (unsigned i = 0; i < s->part_count; i++) {
     if (i > 0)
-      raw(o, ".");
-    num(o, s->parts[i]);
+      raw(op, ".");
+    num(op, s->parts[i]);
   }
   if (s->text != MAILPROTO_IMAP_SECTION_ALL && s->part_count > 0)
-    raw(o, ".");
+    raw(op, ".");
   switch (s->text) {
   case MAILPROTO_IMAP_SECTION_HEADER:
-    raw(o, "HEADER");
+    raw(op, "HEADER");
     break;
   case MAILPROTO_IMAP_SECTION_HEADER_FIELDS:
   case MAILPROTO_IMAP_SECTION_HEADER_FIELDS_NOT:
-    raw(o, s->text == MAILPROTO_IMAP_SECTION_HEADER_FIELDS
-               ? "HEADER.FIELDS ("
-               : "HEADER.FIELDS.NOT (");
+    raw(op, s->text == MAILPROTO_IMAP_SECTION_HEADER_FIELDS
+                ? "HEADER.FIELDS ("
+                : "HEADER.FIELDS.NOT (");
     for (unsigned i = 0; i < s->field_count; i++) {
       if (i > 0)
-        sp(o);
-      astr(o, &s->fields[i]);
+        sp(op);
+      astr(op, &s->fields[i]);
     }
-    raw(o, ")");
+    raw(op, ")");
     break;
   case MAILPROTO_IMAP_SECTION_TEXT:
-    raw(o, "TEXT");
+    raw(op, "TEXT");
     break;
   case MAILPROTO_IMAP_SECTION_MIME:
-    raw(o, "MIME");
+    raw(op, "MIME");
     break;
   default:
     break;
   }
-  raw(o, "]");
+  raw(op, "]");
+  return o.rc;
+}
+
+static void section(out *o, const mailproto_imap_section *s) {
+  if (o->rc == 0)
+    o->rc = mailproto_imap_write_section(o->b, s, o->flags);
 }
 
 static void fetch_item(out *o, const mailproto_imap_fetch_item *it) {

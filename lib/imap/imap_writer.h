@@ -126,6 +126,16 @@ int mailproto_imap_write_continuation(mailproto_buf *b, const char *text,
                                       int base64);
 
 /*
+ * A section spec as "[1.2.HEADER.FIELDS (a b)]": part numbers, the text
+ * part, header names as astrings (flags as above). The command writer
+ * and the FETCH response (RFC 3501 7.4.2: the section is echoed) share
+ * it.
+ */
+int mailproto_imap_write_section(mailproto_buf *b,
+                                 const mailproto_imap_section *sec,
+                                 unsigned flags);
+
+/*
  * The command writer: a parsed command in a canonical wire form with its
  * final CRLF: atoms upper-case, one space between tokens, strings as
  * astring/string by content (literals as "{n}\r\n" + bytes), fetch macros

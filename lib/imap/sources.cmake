@@ -14,4 +14,10 @@ set(MAILPROTO_IMAP_SOURCES
   imap/imap_append.c
   imap/imap_message.c
   imap/imap_idle.c
-  imap/imap_update.c)
+  imap/imap_update.c
+  imap/imap_search.c
+  imap/imap_search_eval.c
+  imap/imap_sort.c
+  imap/imap_thread.c
+  imap/imap_fetch_mime.c
+  imap/imap_mime_tree.c)

@@ -30,9 +30,9 @@
  * mailproto_mime_part) plus the kept field values (limits.max_kept).
  *
  * Sizes: every part has stored offsets and sizes (the bytes the store's
- * `read` yields, which may end lines with a bare LF) and the virtual
- * sizes IMAP reports, in which every bare LF counts as CRLF (RFC 3501
- * 2.3.4 and 7.4.2 "body size"). `lines` counts the LF bytes of the body
+ * `read` yields, which may end lines with a bare LF or CR) and the virtual
+ * sizes IMAP reports, in which every bare LF or CR counts as CRLF (RFC 3501
+ * 2.3.4 and 7.4.2 "body size"). `lines` counts the line ends of the body
  * (RFC 3501 "size of the body in text lines"); as in RFC 2046 5.1.1 the
  * line break before a delimiter belongs to the delimiter, not to the part,
  * so a body "a\r\nb" before a delimiter is 4 octets and 1 line (unless
@@ -133,11 +133,11 @@ const char *mailproto_mime_env_field_name(mailproto_mime_env_field f);
 typedef struct mailproto_mime_part {
   uint64_t header_offset; /* stored offset of the first header byte */
   uint64_t header_size;   /* stored header bytes, blank line included */
-  uint64_t header_vsize;  /* the same, bare LF counted as CRLF */
+  uint64_t header_vsize;  /* the same, bare LF and CR counted as CRLF */
   uint64_t body_offset;   /* = header_offset + header_size */
   uint64_t body_size;
   uint64_t body_vsize;
-  uint64_t lines;       /* LF bytes in the body */
+  uint64_t lines;       /* line ends (LF, bare CR) in the body */
   uint32_t parent;      /* MAILPROTO_MIME_NONE for the root */
   uint32_t child_count; /* direct children */
   uint32_t subtree;     /* parts in its subtree, itself included */
@@ -155,7 +155,7 @@ typedef struct mailproto_mime_envelope {
 typedef struct mailproto_mime_tree {
   const mailproto_allocator *alloc;
   uint64_t size;  /* stored size of the message */
-  uint64_t vsize; /* RFC822.SIZE: bare LF counted as CRLF */
+  uint64_t vsize; /* RFC822.SIZE: bare LF and CR counted as CRLF */
   mailproto_mime_part *parts;
   uint32_t part_count; /* >= 1 once parsed */
   mailproto_mime_envelope *envelopes;
@@ -257,6 +257,9 @@ int mailproto_mime_parser_feed(mailproto_mime_parser *p, const void *data,
  * mailproto_mime_tree_free; its previous content is freed first). The
  * parser is then empty and can be fed the next message. Returns 0 or
  * NOMEM (*out is then empty). */
+/* 1 once the message's own header has ended (its blank line was fed):
+ * what a caller that needs only that header may stop at, then finish. */
+int mailproto_mime_parser_header_done(const mailproto_mime_parser *p);
 int mailproto_mime_parser_finish(mailproto_mime_parser *p,
                                  mailproto_mime_tree *out);
 
@@ -306,5 +309,14 @@ int mailproto_mime_deserialize(const mailproto_allocator *alloc,
                                const mailproto_mime_limits *limits,
                                const void *data, size_t len,
                                uint64_t message_size, mailproto_mime_tree *out);
+
+/*
+ * The stored message size a serialised form claims, for a caller that
+ * does not know the stored size (a store whose stored bytes differ from
+ * the RFC822 form): returns 1 and sets *size, or 0 if the form is not
+ * even well begun. The claim is as untrusted as the rest: deserialize
+ * with it, then check the tree's vsize against the trusted RFC822.SIZE.
+ */
+int mailproto_mime_serial_size(const void *data, size_t len, uint64_t *size);
 
 #endif

@@ -60,7 +60,9 @@ static int emit_param(void *arg, const uint8_t *name, size_t name_len,
     rc = raw(o->c, " ");
   if (rc == 0)
     rc = str(o->c, value, value_len);
-  if (mailproto_mime_span_is(name, name_len, "charset"))
+  /* an RFC 2231 "charset*" names the charset too: no default after it */
+  if (mailproto_mime_span_is(name, name_len, "charset") ||
+      mailproto_mime_span_is(name, name_len, "charset*"))
     o->charset_seen = 1;
   o->written++;
   return rc;

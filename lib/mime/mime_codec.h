@@ -79,7 +79,9 @@ int mailproto_mime_decoder_feed(mailproto_mime_decoder *d, const uint8_t *in,
 /* Flushes what an incomplete input left pending. */
 int mailproto_mime_decoder_finish(mailproto_mime_decoder *d);
 
-/* LF without CR before it becomes CRLF (RFC 3501 2.3.4, RFC 3516 4.2). */
+/* A bare LF or a bare CR becomes CRLF (RFC 3501 2.3.4, RFC 3516 4.2; the
+ * store's rule for RFC822.SIZE, store_util.h). A CR that ends the input
+ * is held until the next feed or finish. */
 typedef struct mailproto_mime_crlf {
   mailproto_mime_out_fn out;
   void *arg;
@@ -90,6 +92,8 @@ void mailproto_mime_crlf_init(mailproto_mime_crlf *c, mailproto_mime_out_fn out,
                               void *arg);
 int mailproto_mime_crlf_feed(mailproto_mime_crlf *c, const uint8_t *in,
                              size_t len);
+/* Sends a held final CR as CRLF. */
+int mailproto_mime_crlf_finish(mailproto_mime_crlf *c);
 
 /* Passes bytes [offset, offset + length) of what it is fed (the partial
  * "<o.n>" of a FETCH) and drops the rest. */

@@ -352,29 +352,65 @@ void mailproto_mime_crlf_init(mailproto_mime_crlf *c, mailproto_mime_out_fn out,
   c->prev_cr = 0;
 }
 
+/* Passes runs of bytes through and ends every line with CRLF: a bare LF
+ * and a bare CR each become CRLF (the store's rule, store_util.h). A CR
+ * at the end of the input waits for the next byte (or finish). */
 int mailproto_mime_crlf_feed(mailproto_mime_crlf *c, const uint8_t *in,
                              size_t len) {
-  size_t i = 0;
+  static const uint8_t crlf[2] = {'\r', '\n'};
+  size_t i = 0, start = 0;
+  int rc;
+  if (c->prev_cr && len > 0) {
+    c->prev_cr = 0;
+    if ((rc = c->out(c->arg, crlf, 2)) != 0)
+      return rc;
+    if (in[0] == '\n')
+      i = start = 1;
+  }
   while (i < len) {
     const uint8_t *lf = memchr(in + i, '\n', len - i);
     size_t j = lf ? (size_t)(lf - in) : len;
-    int bare = lf && (j > i ? in[j - 1] != '\r' : !c->prev_cr);
-    if (j > i) {
-      int rc = c->out(c->arg, in + i, j - i);
-      if (rc)
+    /* bare CRs in [i, j): all but one right before the LF */
+    size_t k = i;
+    const uint8_t *cr;
+    while (k < j && (cr = memchr(in + k, '\r', j - k)) != NULL) {
+      size_t at = (size_t)(cr - in);
+      if (lf && at == j - 1)
+        break;
+      if (at > start && (rc = c->out(c->arg, in + start, at - start)) != 0)
         return rc;
-      c->prev_cr = in[j - 1] == '\r';
+      start = at + 1;
+      if (at + 1 == len) {
+        c->prev_cr = 1; /* bare, or half of a CRLF split here */
+        return 0;
+      }
+      if ((rc = c->out(c->arg, crlf, 2)) != 0)
+        return rc;
+      k = at + 1;
     }
     if (!lf)
       break;
-    int rc = bare ? c->out(c->arg, (const uint8_t *)"\r\n", 2)
-                  : c->out(c->arg, (const uint8_t *)"\n", 1);
-    if (rc)
-      return rc;
-    c->prev_cr = 0;
+    /* in[j - 1] is not a bare CR here: those were handled above */
+    if (j == i || in[j - 1] != '\r') {
+      if (j > start && (rc = c->out(c->arg, in + start, j - start)) != 0)
+        return rc;
+      if ((rc = c->out(c->arg, crlf, 2)) != 0)
+        return rc;
+      start = j + 1;
+    }
     i = j + 1;
   }
+  if (len > start)
+    return c->out(c->arg, in + start, len - start);
   return 0;
+}
+
+int mailproto_mime_crlf_finish(mailproto_mime_crlf *c) {
+  static const uint8_t crlf[2] = {'\r', '\n'};
+  if (!c->prev_cr)
+    return 0;
+  c->prev_cr = 0;
+  return c->out(c->arg, crlf, 2);
 }
 
 void mailproto_mime_window_init(mailproto_mime_window *w, uint64_t offset,

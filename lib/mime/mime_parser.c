@@ -517,13 +517,39 @@ static void header_done(mailproto_mime_parser *p) {
 /* Lines                                                               */
 /* ------------------------------------------------------------------ */
 
+/* CRs in [s, s + n), found with memchr. */
+static uint64_t count_cr(const uint8_t *s, size_t n) {
+  uint64_t k = 0;
+  const uint8_t *end = s + n;
+  while (s < end && (s = memchr(s, '\r', (size_t)(end - s))) != NULL) {
+    k++;
+    s++;
+  }
+  return k;
+}
+
 /* Accounts for n consumed bytes that contain no LF except maybe the last
- * one. */
+ * one. The line-end rule is the store's (store_util.h, RFC822.SIZE): a
+ * bare LF and a bare CR each end a line and go out as CRLF, so each
+ * counts one extra octet and one line. The CRs before the line end are
+ * bare (one memchr over the line, which finds none in CRLF text); a CR
+ * that ends a chunk counts as bare until an LF begins the next one (so
+ * a message ending in CR counts it as bare, like the store). */
 static void consume(mailproto_mime_parser *p, const uint8_t *s, size_t n) {
   if (n == 0)
     return;
-  if (s[n - 1] == '\n') {
-    int cr = n >= 2 ? s[n - 2] == '\r' : p->prev_cr;
+  int lf = s[n - 1] == '\n';
+  int cr = lf && (n >= 2 ? s[n - 2] == '\r' : p->prev_cr);
+  size_t scan = !lf ? n : cr && n >= 2 ? n - 2 : n - 1;
+  uint64_t bare = count_cr(s, scan);
+  p->bare_total += bare;
+  p->lf_total += bare;
+  if (lf) {
+    if (cr && n == 1) {
+      /* the CR ending the last chunk was half of this CRLF */
+      p->bare_total--;
+      p->lf_total--;
+    }
     uint64_t at = p->offset + n - 1;
     p->nl_off = cr ? at - 1 : at;
     p->nl_lf = p->lf_total;
@@ -682,6 +708,11 @@ int mailproto_mime_parser_feed(mailproto_mime_parser *p, const void *data,
     }
   }
   return p->status;
+}
+
+int mailproto_mime_parser_header_done(const mailproto_mime_parser *p) {
+  return !p->status && p->part_count > 0 &&
+         (p->parts[0].flags & MAILPROTO_MIME_PART_BLANK_LINE) != 0;
 }
 
 static void reset_result(mailproto_mime_parser *p) {

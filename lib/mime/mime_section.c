@@ -362,9 +362,13 @@ int mailproto_mime_stream_feed(mailproto_mime_stream *s, const uint8_t *in,
 }
 
 int mailproto_mime_stream_finish(mailproto_mime_stream *s) {
-  if (s->range.cte != MAILPROTO_MIME_CTE_IDENTITY)
-    return mailproto_mime_decoder_finish(&s->decoder);
-  if (s->range.filter)
-    return mailproto_mime_hfilter_finish(&s->filter);
-  return 0;
+  /* each stage flushes into the next, so in pipeline order; an unused
+   * CRLF stage was zeroed by init and holds nothing */
+  int rc;
+  if (s->range.cte != MAILPROTO_MIME_CTE_IDENTITY) {
+    rc = mailproto_mime_decoder_finish(&s->decoder);
+    return rc ? rc : mailproto_mime_crlf_finish(&s->crlf2);
+  }
+  rc = s->range.filter ? mailproto_mime_hfilter_finish(&s->filter) : 0;
+  return rc ? rc : mailproto_mime_crlf_finish(&s->crlf);
 }

@@ -6,8 +6,8 @@
  *   per part, in document order:
  *     varint flags, varint child_count,
  *     varint header_offset - previous part's header_offset,
- *     varint header_size, varint header bare LFs,
- *     varint body_size, varint body bare LFs, varint lines,
+ *     varint header_size, varint header bare LFs and CRs,
+ *     varint body_size, varint body bare LFs and CRs, varint lines,
  *     varint mask of kept MIME fields, then each: varint len, bytes;
  *     if PART_ENVELOPE: varint mask of kept envelope fields, then each
  *   4 bytes: FNV-1a of everything before, little-endian.
@@ -334,4 +334,16 @@ int mailproto_mime_deserialize(const mailproto_allocator *alloc,
   }
   out->vsize = root->header_vsize + root->body_vsize;
   return 0;
+}
+
+int mailproto_mime_serial_size(const void *data, size_t len, uint64_t *size) {
+  const uint8_t *s = data;
+  if (!s || len < 8 || memcmp(s, "MPM", 3) != 0 || s[3] != SERIAL_VERSION)
+    return 0;
+  reader r = {s, len - 4, 4, 0};
+  uint64_t v = get_varint(&r);
+  if (r.bad)
+    return 0;
+  *size = v;
+  return 1;
 }

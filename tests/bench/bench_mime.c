@@ -3,9 +3,16 @@
  * message and many small ones), the transfer decoders and the SEARCH
  * matcher, each beside memchr/memcpy over the same bytes in the same run;
  * and FETCH BODYSTRUCTURE for 10,000 messages parsed (cold) against the
- * same from their serialised cache entries (cached).
+ * same from their serialised cache entries (cached); then the same FETCH
+ * through a whole IMAP session over the memory store, with its cache hook
+ * off (cold: every message read and parsed) and on (cached), beside
+ * "FETCH 1:* (UID FLAGS)" of the same mailbox in the same run; and the
+ * same over the Maildir store (message files read, cache entries in
+ * files; fsync off).
  *   bench_mime [--quick]
  */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +21,9 @@
 #include "mime/mime.h"
 #include "mime/mime_codec.h"
 #include "mime/mime_imap.h"
+#include "mailproto/imap.h"
+#include "mailproto/maildir.h"
+#include "mailproto/memstore.h"
 
 /* A growable byte string for building test mail. */
 typedef struct text {
@@ -256,6 +266,100 @@ static void run_fetch_cached(void *arg) {
   }
 }
 
+/* ---- FETCH through a session ---- */
+
+typedef struct session_arg {
+  mailproto_imap *s;
+  size_t out_bytes;
+  char tail[2048]; /* the last bytes sent, for the tagged reply */
+  size_t tail_len;
+  unsigned tag;
+  const char *items;
+} session_arg;
+
+static ptrdiff_t count_send(mailproto_imap *s, const uint8_t *d, size_t n,
+                            void *u) {
+  session_arg *a = u;
+  (void)s;
+  a->out_bytes += n;
+  /* keep the last sizeof tail bytes of the output */
+  size_t keep = n < sizeof a->tail ? n : sizeof a->tail;
+  if (a->tail_len + keep > sizeof a->tail) {
+    size_t drop = a->tail_len + keep - sizeof a->tail;
+    memmove(a->tail, a->tail + drop, a->tail_len - drop);
+    a->tail_len -= drop;
+  }
+  memcpy(a->tail + a->tail_len, d + n - keep, keep);
+  a->tail_len += keep;
+  return (ptrdiff_t)n;
+}
+
+/* Sends a command and drives the session until its tagged OK is out. */
+static void session_cmd(session_arg *a, const char *tag, const char *cmd) {
+  size_t n = strlen(cmd);
+  char want[32];
+  int w = snprintf(want, sizeof want, "\n%s OK ", tag);
+  a->tail_len = 0;
+  if (mailproto_imap_feed(a->s, (const uint8_t *)cmd, n) != (ptrdiff_t)n)
+    abort();
+  for (int turns = 0; turns < 1000000; turns++) {
+    /* at a line start: after a LF, or the first output */
+    if (a->tail_len >= (size_t)w - 1 &&
+        memcmp(a->tail, want + 1, (size_t)w - 1) == 0)
+      return;
+    for (size_t i = 0; i + (size_t)w <= a->tail_len; i++)
+      if (memcmp(a->tail + i, want, (size_t)w) == 0)
+        return;
+    /* the output waits for the transport between batches */
+    if (mailproto_imap_writable(a->s) != 0)
+      break;
+  }
+  fprintf(stderr, "bench_mime: %s failed: %.*s\n", cmd, (int)a->tail_len,
+          a->tail);
+  abort();
+}
+
+static void run_session_fetch(void *arg) {
+  session_arg *a = arg;
+  char cmd[96];
+  char tag[16];
+  snprintf(tag, sizeof tag, "t%u", a->tag++);
+  snprintf(cmd, sizeof cmd, "%s FETCH 1:* %s\r\n", tag, a->items);
+  session_cmd(a, tag, cmd);
+}
+
+/* A session on `inner` (user alice/secret); `fill` appends the messages
+ * first; `cache` 0 hides the store's cache hooks (every FETCH parses). */
+static void session_open(session_arg *a, mailproto_store inner,
+                         mailproto_store_ops *ops, mailproto_store *st,
+                         const text *msgs, size_t count, int fill, int cache) {
+  memset(a, 0, sizeof *a);
+  *ops = *inner.ops;
+  if (!cache)
+    ops->cache_get = NULL, ops->cache_put = NULL;
+  st->ops = ops;
+  st->ctx = inner.ctx;
+  mailproto_imap_config c;
+  mailproto_imap_config_init(&c, sizeof c);
+  c.allow_insecure_auth = 1;
+  mailproto_imap_callbacks cb;
+  mailproto_imap_callbacks_init(&cb, sizeof cb);
+  cb.send = count_send;
+  if (mailproto_imap_new(&c, &cb, st, a, &a->s) || mailproto_imap_start(a->s))
+    abort();
+  session_cmd(a, "a", "a LOGIN alice secret\r\n");
+  for (size_t i = 0; fill && i < count; i++) {
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "b APPEND INBOX {%zu+}\r\n", msgs[i].n);
+    size_t n = strlen(cmd);
+    if (mailproto_imap_feed(a->s, (const uint8_t *)cmd, n) != (ptrdiff_t)n ||
+        mailproto_imap_feed(a->s, msgs[i].p, msgs[i].n) != (ptrdiff_t)msgs[i].n)
+      abort();
+    session_cmd(a, "b", "\r\n");
+  }
+  session_cmd(a, "c", "c SELECT INBOX\r\n");
+}
+
 int main(int argc, char **argv) {
   int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
   double min_s = quick ? 0.01 : 0.5;
@@ -366,6 +470,70 @@ int main(int argc, char **argv) {
          (double)cache_bytes / (double)count);
   mailproto_mime_parser_free(&fa.parser);
   mailproto_buf_free(&fa.out);
+
+  /* the same through an IMAP session, over the memory store and over a
+   * Maildir (files, fsync off; its cache entries are files too) */
+  for (int backend = 0; backend < 2; backend++) {
+    char root[256] = "";
+    mailproto_memstore *ms = NULL;
+    mailproto_maildir *md = NULL;
+    mailproto_store inner;
+    if (backend == 0) {
+      if (mailproto_memstore_new(NULL, &ms) ||
+          mailproto_memstore_add_user(ms, "alice", "secret"))
+        return 1;
+      mailproto_memstore_store(ms, &inner);
+    } else {
+      const char *tmp = getenv("TMPDIR");
+      snprintf(root, sizeof root, "%s/bench-mime-XXXXXX",
+               tmp && *tmp ? tmp : "/tmp");
+      if (!mkdtemp(root))
+        return 1;
+      mailproto_maildir_config cfg;
+      mailproto_maildir_config_init(&cfg, sizeof cfg);
+      cfg.root = root;
+      cfg.fsync = 0;
+      if (mailproto_maildir_new(&cfg, &md) ||
+          mailproto_maildir_add_user(md, "alice", "secret"))
+        return 1;
+      mailproto_maildir_store(md, &inner);
+    }
+    session_arg sa;
+    mailproto_store_ops ops;
+    mailproto_store st;
+    session_open(&sa, inner, &ops, &st, msgs, count, 1, 0);
+    sa.items = "(UID FLAGS)";
+    double ref_t = bench_time(run_session_fetch, &sa, min_s);
+    sa.items = "BODYSTRUCTURE";
+    double cold_t = bench_time(run_session_fetch, &sa, min_s);
+    mailproto_imap_free(sa.s);
+    session_open(&sa, inner, &ops, &st, msgs, count, 0, 1);
+    sa.items = "BODYSTRUCTURE";
+    run_session_fetch(&sa); /* fills the cache */
+    double cached_t = bench_time(run_session_fetch, &sa, min_s);
+    printf("\nIMAP session over the %s, FETCH 1:* of the same %zu "
+           "messages:\n",
+           backend ? "Maildir store" : "memory store", count);
+    printf("  (UID FLAGS), reference:       %8.0f msg/s  %6.2f us/msg\n",
+           (double)count / ref_t, ref_t / (double)count * 1e6);
+    printf("  BODYSTRUCTURE, no cache hook: %8.0f msg/s  %6.2f us/msg  "
+           "(read + parse + write)\n",
+           (double)count / cold_t, cold_t / (double)count * 1e6);
+    printf("  BODYSTRUCTURE, cached:        %8.0f msg/s  %6.2f us/msg  "
+           "(%.1fx faster than cold)\n",
+           (double)count / cached_t, cached_t / (double)count * 1e6,
+           cold_t / cached_t);
+    mailproto_imap_free(sa.s);
+    if (ms)
+      mailproto_memstore_free(ms);
+    if (md) {
+      mailproto_maildir_free(md);
+      char cmd[300];
+      snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+      if (system(cmd) != 0)
+        return 1;
+    }
+  }
 
   for (size_t i = 0; i < count; i++) {
     free(msgs[i].p);

@@ -8,13 +8,16 @@
  * and the kept values (a counting allocator); every part inside the
  * message and inside its parent, sizes and counters consistent; the same
  * tree whole and chunked; serialise -> deserialise -> serialise gives the
- * same bytes and a tree with the same derived links.
+ * same bytes and a tree with the same derived links; the message's
+ * virtual size is the store's RFC822.SIZE of the same bytes (one
+ * line-end rule for both: bare LF and bare CR count as CRLF).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mime/mime.h"
+#include "store/store_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -144,6 +147,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mailproto_mime_tree_init(&t, &a);
   require(parse(&a, &lim, m, len, chunk ? chunk : len + 1, &t) == 0);
   check_tree(&t, &lim, len);
+  mailproto_store_size z;
+  memset(&z, 0, sizeof z);
+  mailproto_store_size_add(&z, m, len);
+  require(t.vsize == mailproto_store_size_total(&z));
   /* memory: the parts (arrays grow by doubling), the kept values (one
    * may be trimmed after it grew to max_field) and a little fixed state
    * (open parts, boundaries); never anything per input byte */
@@ -172,6 +179,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mailproto_buf_init(&s1, NULL, (size_t)-1);
   mailproto_buf_init(&s2, NULL, (size_t)-1);
   require(mailproto_mime_serialize(&t, &s1) == 0);
+  /* the size a cache entry claims is the stored size it was made from */
+  uint64_t claimed = 0;
+  require(mailproto_mime_serial_size(s1.data, s1.len, &claimed) == 1 &&
+          claimed == len);
   mailproto_mime_tree u;
   mailproto_mime_tree_init(&u, NULL);
   require(mailproto_mime_deserialize(NULL, &lim, s1.data, s1.len, len, &u) ==

@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <ftw.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +369,9 @@ START_TEST(test_mailproto_imap_sync_expunge_timing) {
   ck_assert_str_eq(
       ask(&a, "s STORE 1:2 +FLAGS (\\Seen)\r\n"),
       "* 2 FETCH (FLAGS (\\Seen \\Recent))\r\ns OK STORE completed\r\n");
+  /* Nor during SEARCH, whose numbers are those the client still has. */
+  ck_assert_str_eq(ask(&a, "q SEARCH SEEN\r\n"),
+                   "* SEARCH 2\r\nq OK SEARCH completed\r\n");
   /* COPY with sequence numbers: no EXPUNGE either, but the copy into
    * the selected mailbox shows up at once. */
   ck_assert_str_eq(ask(&a, "c COPY 4 INBOX\r\n"),
@@ -393,6 +397,74 @@ START_TEST(test_mailproto_imap_sync_expunge_timing) {
   mailproto_imap_free(a.s);
   mailproto_imap_free(b.s);
   mailproto_memstore_free(ms);
+}
+END_TEST
+
+/* Copies a reply the test compares later. */
+static void keep(char *dst, size_t size, const char *src) {
+  size_t n = strlen(src);
+  ck_assert_uint_lt(n, size);
+  memcpy(dst, src, n + 1);
+}
+
+/* A session on `st` (any backend) with the default test config. */
+static void client_open_store(client *c, const mailproto_store *st) {
+  mailproto_imap_callbacks cb;
+  memset(c, 0, sizeof *c);
+  mailproto_imap_callbacks_init(&cb, sizeof cb);
+  cb.send = cl_send;
+  cb.wakeup = cl_wakeup;
+  mailproto_imap_config d;
+  mailproto_imap_config_init(&d, sizeof d);
+  d.allow_insecure_auth = 1;
+  ck_assert_int_eq(mailproto_imap_new(&d, &cb, st, c, &c->s), 0);
+  ck_assert_int_eq(mailproto_imap_start(c->s), 0);
+}
+
+/* Sizes and dates are the same whether the store answers them (its
+ * message_get hook) or the session keeps them (a backend built before
+ * the hook: a shorter ops table), also for a message another session
+ * expunged whose EXPUNGE is not out yet (RFC 2180 4.1). */
+START_TEST(test_mailproto_imap_sizes_with_and_without_message_get) {
+  char first[2][1024], second[2][1024];
+  for (int older = 0; older < 2; older++) {
+    mailproto_memstore *ms = store_new();
+    deliver(ms, "Subject: a\r\n\r\na\r\n");
+    deliver(ms, "Subject: bb\n\nbare LF\n");
+    deliver(ms, "Subject: c\r\n\r\nc\r\n");
+    mailproto_store mem;
+    mailproto_memstore_store(ms, &mem);
+    mailproto_store_ops ops = *mem.ops;
+    if (older)
+      ops.struct_size = offsetof(mailproto_store_ops, message_get);
+    mailproto_store st = {&ops, mem.ctx};
+    client a, b;
+    client_open_store(&a, &st);
+    client_open_store(&b, &st);
+    login_select(&a, "s SELECT INBOX\r\n");
+    login_select(&b, "s SELECT INBOX\r\n");
+    ck_assert_str_eq(ask(&b, "x STORE 2 +FLAGS.SILENT (\\Deleted)\r\n"),
+                     "x OK STORE completed\r\n");
+    ck_assert_str_eq(ask(&b, "y EXPUNGE\r\n"),
+                     "* 2 EXPUNGE\r\ny OK EXPUNGE completed\r\n");
+    /* a's NOOP learns of the expunge but may not announce it here */
+    keep(first[older], sizeof first[older],
+         ask(&a, "f FETCH 1:3 (RFC822.SIZE INTERNALDATE)\r\n"));
+    ck_assert_msg(strstr(first[older], "* 2 FETCH (RFC822.SIZE 24 ") != NULL,
+                  "%s", first[older]);
+    ck_assert_ptr_null(strstr(first[older], "EXPUNGE"));
+    /* after the EXPUNGE is out, the numbers move up */
+    keep(second[older], sizeof second[older],
+         ask(&a, "u UID FETCH 1:* RFC822.SIZE\r\n"));
+    ck_assert_ptr_nonnull(strstr(second[older], "* 2 EXPUNGE"));
+    ck_assert_ptr_nonnull(strstr(ask(&a, "g FETCH 2 (UID RFC822.SIZE)\r\n"),
+                                 "* 2 FETCH (UID 3 RFC822.SIZE 17)\r\n"));
+    mailproto_imap_free(a.s);
+    mailproto_imap_free(b.s);
+    mailproto_memstore_free(ms);
+  }
+  ck_assert_str_eq(first[0], first[1]);
+  ck_assert_str_eq(second[0], second[1]);
 }
 END_TEST
 
@@ -708,7 +780,7 @@ END_TEST
 START_TEST(test_mailproto_imap_feed_idle_memory) {
   ctx c;
   ctx_init(&c);
-  enum { N = 2000 };
+  enum { N = 1000 };
   for (int i = 0; i < N; i++)
     deliver(c.ms, "Subject: m\r\n\r\nm\r\n");
   ctx_open(&c, NULL, NULL);
@@ -724,14 +796,25 @@ START_TEST(test_mailproto_imap_feed_idle_memory) {
   ctx_take(&c);
   ctx_say(&c, "f FETCH 1:* (FLAGS UID RFC822.SIZE INTERNALDATE)\r\n");
   ctx_take(&c);
+  ctx_say(&c, "l LIST \"\" *\r\n");
+  ctx_take(&c);
   size_t selected = c.af.live_bytes;
-  /* The session and its strings, and an output buffer of at most
-   * MAILPROTO_SESSION_KEEP kept for reuse. */
-  ck_assert_uint_lt(created, 2048);
-  ck_assert_uint_lt(logged_in, 2048 + 1024);
-  /* The view (10 bytes a message) and the sizes and dates (16) grow by
-   * doubling: at most twice that per message, plus a little. */
-  ck_assert_uint_lt(selected - logged_in, 2u * 26u * N + 2048u);
+  /* Issue 7's goal: an idle authenticated session within 2 KiB plus 16
+   * bytes per message of the selected mailbox. Once the client has taken
+   * every reply the output buffer is given back, so login adds only the
+   * user name. */
+  ck_assert_uint_le(created, 2048);
+  ck_assert_uint_le(logged_in, 2048);
+  /* The view keeps 10 bytes a message; sizes and dates come from the
+   * memory store's message_get hook, so the session keeps none. */
+  ck_assert_uint_le(selected, 2048u + 16u * N);
+  /* An empty mailbox: the view's struct and the name. The goal is 2048
+   * in all (not met yet: see the report of issue 7); this bounds it. */
+  ctx_say(&c, "c CREATE Empty\r\n");
+  ctx_take(&c);
+  ctx_say(&c, "s SELECT Empty\r\n");
+  ctx_take(&c);
+  ck_assert_uint_le(c.af.live_bytes, logged_in + 384u);
   ctx_free(&c);
 }
 END_TEST
@@ -1190,6 +1273,7 @@ Suite *suite_imap_session(void) {
                  test_mailproto_imap_sync_expunge_waits_for_allowed_command);
   tcase_add_test(tc, test_mailproto_imap_sync_flag_changes_two_sessions);
   tcase_add_test(tc, test_mailproto_imap_sync_expunge_timing);
+  tcase_add_test(tc, test_mailproto_imap_sizes_with_and_without_message_get);
   tcase_add_test(tc, test_mailproto_imap_sync_idle_woken_by_smtp);
   tcase_add_test(tc, test_mailproto_imap_feed_maildir_store);
   suite_add_tcase(s, tc);

@@ -18,7 +18,8 @@ static transcript_list imap_list;
 
 /* Transcripts whose allocation-failure loop runs: together they allocate
  * in every place a session does (greeting, LOGIN, AUTHENTICATE, SELECT,
- * FETCH, STORE, COPY, EXPUNGE, APPEND, LIST, STATUS, IDLE). */
+ * FETCH with and without the MIME structure, STORE, COPY, EXPUNGE,
+ * APPEND, LIST, STATUS, IDLE). */
 static const char *const alloc_failure_files[] = {
     "login_select_fetch.txt",
     "authenticate_plain.txt",
@@ -28,6 +29,8 @@ static const char *const alloc_failure_files[] = {
     "copy_move.txt",
     "idle.txt",
     "fetch_body.txt",
+    "fetch_structure.txt", /* the MIME tree, its cache, ENVELOPE, BODY */
+    "fetch_binary.txt",    /* sections through the MIME stream */
 };
 
 START_TEST(test_transcript_list_dir_imap_found) {

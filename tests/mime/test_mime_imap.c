@@ -265,6 +265,27 @@ START_TEST(test_mime_write_body_hostile_values) {
 }
 END_TEST
 
+START_TEST(test_mime_write_body_charset_star_no_default) {
+  /* RFC 2046 4.1.2 gives text/ * "us-ascii" only when no charset is named;
+   * an RFC 2231 charset* names one (RFC 9051 7.5.2 returns it as
+   * "charset*"), so no second, contradicting charset is added. */
+  static const char m[] =
+      "Content-Type: text/plain; charset*=utf-8''utf-8; format=flowed\r\n"
+      "\r\nbody";
+  mailproto_mime_tree t;
+  parse_ok(m, sizeof m - 1, &t);
+  mailproto_buf b;
+  mailproto_buf_init(&b, NULL, (size_t)-1);
+  ck_assert_int_eq(mailproto_mime_write_body(&b, &t, 0, 0, 0), 0);
+  ck_assert_int_eq(mailproto_buf_append_byte(&b, 0), 0);
+  ck_assert_str_eq((const char *)b.data,
+                   "(\"text\" \"plain\" (\"charset*\" \"utf-8\" \"format\" "
+                   "\"flowed\") NIL NIL \"7bit\" 4 0)");
+  mailproto_buf_free(&b);
+  mailproto_mime_tree_free(&t);
+}
+END_TEST
+
 START_TEST(test_mime_write_nomem_and_full) {
   size_t len = 0;
   unsigned char *m = mime_corpus_read("nonascii_headers", ".eml", &len);
@@ -839,8 +860,10 @@ START_TEST(test_mime_decode_quoted_printable) {
 END_TEST
 
 START_TEST(test_mime_crlf_and_window_every_split) {
-  static const char in[] = "a\nb\r\nc\rd\n\n";
-  static const char want[] = "a\r\nb\r\nc\rd\r\n\r\n";
+  /* the store's rule (store_util.h): bare LF and bare CR, also a CR at
+   * the very end, each become CRLF */
+  static const char in[] = "a\nb\r\nc\rd\n\n\r";
+  static const char want[] = "a\r\nb\r\nc\r\nd\r\n\r\n\r\n";
   size_t n = sizeof in - 1;
   for (size_t a = 0; a <= n; a++) {
     for (size_t b = a; b <= n; b++) {
@@ -853,6 +876,7 @@ START_TEST(test_mime_crlf_and_window_every_split) {
           mailproto_mime_crlf_feed(&c, place(in + a, b - a), b - a), 0);
       ck_assert_int_eq(
           mailproto_mime_crlf_feed(&c, place(in + b, n - b), n - b), 0);
+      ck_assert_int_eq(mailproto_mime_crlf_finish(&c), 0);
       ck_assert_uint_eq(out.len, sizeof want - 1);
       ck_assert(same(out.data, want, out.len));
       mailproto_buf_free(&out);
@@ -1149,6 +1173,7 @@ Suite *suite_mime_imap(void) {
   tcase_add_loop_test(c, test_mime_write_body_valid_syntax, 0,
                       MIME_CORPUS_COUNT);
   tcase_add_test(c, test_mime_write_body_hostile_values);
+  tcase_add_test(c, test_mime_write_body_charset_star_no_default);
   tcase_add_test(c, test_mime_write_nomem_and_full);
   tcase_add_test(c, test_mime_write_deep_nesting_syntax);
   suite_add_tcase(s, c);
