@@ -23,6 +23,16 @@ static unsigned idle_timeout(const conn *c) {
                                      : c->proto->idle_timeout_ms;
 }
 
+/* The keepalive period: the adapter's, but at most half the idle timeout
+ * so that an idling session's keep-alive always comes first. */
+static uint64_t keepalive_period(const conn *c) {
+  uint64_t ms = c->proto->keepalive_ms;
+  uint64_t half = idle_timeout(c) / 2u;
+  if (half == 0)
+    half = 1;
+  return ms < half ? ms : half;
+}
+
 /* Traffic moves the idle deadline. */
 static void touch(conn *c) {
   c->deadline_ms = server_clock_ms() + idle_timeout(c);
@@ -58,8 +68,10 @@ static void transcript(conn *c, int from_client, const uint8_t *data,
     if (from_client) {
       if (!midline) {
         size_t vis = c->mask_next_line ? 0 : c->proto->visible(p, text);
-        c->mask_next_line = 0;
         c->client_masking = vis < text;
+        /* A masked line ending in a literal's "{n}" or "{n+}": the secret
+         * follows, with no continuation to announce it under LITERAL+. */
+        c->mask_next_line = c->client_masking && text > 0 && p[text - 1] == '}';
         show = vis < text ? vis : text;
       } else if (c->client_masking) {
         show = 0;
@@ -170,6 +182,11 @@ int conn_start_tls(conn *c) {
 void conn_wake(conn *c) {
   if (!list_linked(&c->ready))
     list_append(&c->srv->ready, &c->ready);
+}
+
+void conn_notify(conn *c) {
+  c->sync_due = 1;
+  conn_wake(c);
 }
 
 int conn_delay(conn *c, mailproto_op *op, unsigned ms) {
@@ -315,6 +332,18 @@ static void update_interest(conn *c) {
   }
 }
 
+/* Another session changed what this one shows (conn_notify). */
+static int step_sync(conn *c, int *code) {
+  if (!c->sync_due || !c->proto->sync)
+    return 0;
+  c->sync_due = 0;
+  uint64_t before = c->bytes_out;
+  *code = c->proto->sync(c->session);
+  if (*code < 0 || c->failed)
+    return -1;
+  return c->bytes_out != before;
+}
+
 /* Returns 1 if the connection was closed. */
 static int run(conn *c) {
   int code = 0;
@@ -330,6 +359,9 @@ static int run(conn *c) {
     }
     if (!c->started)
       return 0;
+    if ((r = step_sync(c, &code)) < 0)
+      goto failed;
+    progress |= r;
     if ((r = step_output(c, &code)) < 0)
       goto failed;
     progress |= r;
@@ -407,6 +439,18 @@ uint64_t conn_timers(conn *c, uint64_t now, int *closed) {
     }
     conn_wake(c);
   }
+  if (c->proto->keepalive && now >= c->keepalive_ms) {
+    c->keepalive_ms = now + keepalive_period(c);
+    if (c->started && c->tls_state != CONN_TLS_HANDSHAKE) {
+      int rc = c->proto->keepalive(c->session);
+      if (rc < 0 || c->failed) {
+        close_failed(c, "session", rc);
+        *closed = 1;
+        return UINT64_MAX;
+      }
+      conn_wake(c);
+    }
+  }
   if (now >= c->deadline_ms) {
     say_goodbye(c, PROTO_REPLY_TIMEOUT);
     conn_close(c, "idle timeout");
@@ -416,6 +460,8 @@ uint64_t conn_timers(conn *c, uint64_t now, int *closed) {
   uint64_t next = c->deadline_ms;
   if (c->delay_op && c->delay_due_ms < next)
     next = c->delay_due_ms;
+  if (c->keepalive_ms < next)
+    next = c->keepalive_ms;
   return next;
 }
 
@@ -488,6 +534,11 @@ void conn_accept(server *srv, const listener *ls, int fd,
   srv->conn_count++;
   touch(c);
   server_timer_hint(srv, c->deadline_ms);
+  c->keepalive_ms = UINT64_MAX;
+  if (c->proto->keepalive && c->proto->keepalive_ms) {
+    c->keepalive_ms = server_clock_ms() + keepalive_period(c);
+    server_timer_hint(srv, c->keepalive_ms);
+  }
 
   /* Replies are batched by the session; Nagle would only delay them. */
   int one = 1;

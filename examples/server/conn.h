@@ -52,6 +52,7 @@ struct conn {
   unsigned client_masking : 1;
   unsigned mask_next_line : 1;
   unsigned server_midline : 1;
+  unsigned sync_due : 1; /* conn_notify(): the session's sync hook is due */
 
   /* Input the session did not consume yet. */
   uint8_t *leftover;
@@ -59,6 +60,7 @@ struct conn {
   size_t leftover_len;
 
   uint64_t deadline_ms;   /* idle timeout */
+  uint64_t keepalive_ms;  /* next keepalive hook (UINT64_MAX: none) */
   mailproto_op *delay_op; /* a deferred POP3 login-failure delay */
   uint64_t delay_due_ms;
   list_node writers;    /* deliveries or appends in flight (store_wrap) */
@@ -91,6 +93,10 @@ int conn_try_shutdown(conn *c);
  * finishes outside the socket's own events -- a deferred operation
  * completed, a store notification. Safe from inside any callback. */
 void conn_wake(conn *c);
+/* The store reported a change to what the session shows (its wakeup
+ * callback): the pump calls the adapter's sync hook. Safe from inside any
+ * callback, including another connection's. */
+void conn_notify(conn *c);
 
 /* For the adapters: the session callbacks' side. */
 ptrdiff_t conn_send(conn *c, const uint8_t *data, size_t len);

@@ -1,7 +1,7 @@
 /*
- * mailproto-server: the example server of libmailproto. SMTP, LMTP and
- * POP3 sessions of the library in one single-threaded, non-blocking event
- * loop, over a Maildir (or memory) store. `mailproto-server --help` lists
+ * mailproto-server: the example server of libmailproto. SMTP, LMTP, POP3
+ * and IMAP sessions of the library in one single-threaded, non-blocking
+ * event loop, over a Maildir (or memory) store. `mailproto-server --help` lists
  * the options; with none it serves ./maildata on loopback ports with a
  * demo user and prints how to connect.
  *
@@ -139,12 +139,14 @@ static void split_address(const char *addr, char *host, size_t hsize,
 
 static void print_howto(const server *srv, const char *demo,
                         const char *domain) {
-  const listener *smtp = NULL, *pop3 = NULL;
+  const listener *smtp = NULL, *pop3 = NULL, *imap = NULL;
   for (size_t i = 0; i < srv->listener_count; i++) {
     if (srv->listeners[i].kind == LISTEN_SMTP)
       smtp = &srv->listeners[i];
     if (srv->listeners[i].kind == LISTEN_POP3)
       pop3 = &srv->listeners[i];
+    if (srv->listeners[i].kind == LISTEN_IMAP)
+      imap = &srv->listeners[i];
   }
   const char *user = demo ? demo : "USER";
   char host[ADDRESS_TEXT_MAX];
@@ -158,6 +160,9 @@ static void print_howto(const server *srv, const char *demo,
   if (pop3)
     log_line("  list and read:   curl -u %s%s%s pop3://%s/ (then .../1)", user,
              demo ? ":" : "", demo ? DEMO_PASSWORD : "", pop3->address);
+  if (imap)
+    log_line("  read in place:   curl -u %s%s%s 'imap://%s/INBOX;UID=1'", user,
+             demo ? ":" : "", demo ? DEMO_PASSWORD : "", imap->address);
   log_line("  stop:            Ctrl-C (or SIGTERM)");
 }
 

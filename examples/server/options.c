@@ -111,8 +111,7 @@ static void set_defaults(server_options *o) {
   o->max_connections = OPTIONS_DEFAULT_MAX_CONNECTIONS;
   (void)address_parse(OPTIONS_DEFAULT_SMTP, &o->listen[LISTEN_SMTP]);
   (void)address_parse(OPTIONS_DEFAULT_POP3, &o->listen[LISTEN_POP3]);
-  /* IMAP's default listener (OPTIONS_DEFAULT_IMAP) is switched on by
-   * options_parse only in a build that has IMAP. */
+  (void)address_parse(OPTIONS_DEFAULT_IMAP, &o->listen[LISTEN_IMAP]);
 }
 
 /* Applies one option with its value (NULL for flags). */
@@ -196,12 +195,6 @@ static int check(server_options *o, int seen_maildir, unsigned features,
   }
   if (o->memory)
     o->maildir = NULL;
-  int imap_asked =
-      o->listen[LISTEN_IMAP].enabled || o->listen[LISTEN_IMAPS].enabled;
-  if (!(features & OPTIONS_HAVE_IMAP) && imap_asked) {
-    snprintf(err, err_size, "IMAP is not available in this build");
-    return -1;
-  }
   int tls_files = (o->tls_cert != NULL) + (o->tls_key != NULL);
   if (tls_files == 1) {
     snprintf(err, err_size, "--tls-cert and --tls-key go together");
@@ -234,8 +227,6 @@ static int check(server_options *o, int seen_maildir, unsigned features,
 int options_parse(server_options *o, int argc, char *const *argv,
                   unsigned features, char *err, size_t err_size) {
   set_defaults(o);
-  if (features & OPTIONS_HAVE_IMAP)
-    (void)address_parse(OPTIONS_DEFAULT_IMAP, &o->listen[LISTEN_IMAP]);
   size_t slots = argc > 0 ? (size_t)argc : 1;
   o->users = mem_calloc(slots, sizeof *o->users);
   o->domains = mem_calloc(slots, sizeof *o->domains);
@@ -300,8 +291,9 @@ void options_usage(FILE *f, unsigned features) {
       "[--pop3s ADDR:PORT] [--imaps ADDR:PORT]\n"
       "         [--max-connections N] [--verbose]\n"
       "\n"
-      "The example server of libmailproto: SMTP, LMTP and POP3 sessions of "
-      "the library\nin one single-threaded, non-blocking event loop.\n"
+      "The example server of libmailproto: SMTP, LMTP, POP3 and IMAP "
+      "sessions of the\nlibrary in one single-threaded, non-blocking event "
+      "loop.\n"
       "\n"
       "Storage\n"
       "  --maildir DIR          one Maildir per user under DIR "
@@ -316,17 +308,9 @@ void options_usage(FILE *f, unsigned features) {
       "which)\n"
       "  --smtp ADDR:PORT       SMTP (default " OPTIONS_DEFAULT_SMTP ")\n"
       "  --lmtp ADDR:PORT       LMTP (default off)\n"
-      "  --pop3 ADDR:PORT       POP3 (default " OPTIONS_DEFAULT_POP3 ")\n",
+      "  --pop3 ADDR:PORT       POP3 (default " OPTIONS_DEFAULT_POP3 ")\n"
+      "  --imap ADDR:PORT       IMAP (default " OPTIONS_DEFAULT_IMAP ")\n",
       f);
-  if (features & OPTIONS_HAVE_IMAP)
-    fputs("  --imap ADDR:PORT       IMAP (default " OPTIONS_DEFAULT_IMAP ")\n",
-          f);
-  else
-    fputs("  --imap ADDR:PORT       IMAP: not available in this build, so off "
-          "(will default\n"
-          "                         to " OPTIONS_DEFAULT_IMAP
-          " once the IMAP module exists)\n",
-          f);
   fputs("  --smtps, --pop3s, --imaps ADDR:PORT\n"
         "                         implicit TLS listeners (default off; need "
         "the TLS files)\n"
@@ -357,11 +341,16 @@ void options_usage(FILE *f, unsigned features) {
         "bodies included\n"
         "                         (passwords and SASL data masked)\n"
         "  --help                 print this text\n"
-        "Idle timeouts: SMTP and LMTP 5 minutes, POP3 10 minutes. SIGTERM or "
-        "SIGINT stop\naccepting, let deliveries in progress finish, then exit "
-        "0. Exit status 2: bad\narguments; 1: the server could not start.\n"
+        "Idle timeouts: SMTP and LMTP 5 minutes, POP3 10 minutes, IMAP 30 "
+        "minutes\n(a client in IDLE gets a keep-alive every 2 minutes and "
+        "stays). Mail delivered\nover SMTP or LMTP shows at once in IMAP "
+        "sessions that have the mailbox selected.\nSIGTERM or SIGINT stop "
+        "accepting, let deliveries and appends in progress\nfinish, then "
+        "exit 0. Exit status 2: bad arguments; 1: the server could not\n"
+        "start.\n"
         "Environment (for tests): MAILPROTO_SERVER_LOOP=poll uses poll(2) "
         "instead of epoll;\nMAILPROTO_SERVER_IDLE_TIMEOUT_MS=N replaces every "
-        "idle timeout.\n",
+        "idle timeout (the IMAP keep-alive\nthen comes every N/2 ms at the "
+        "latest).\n",
         f);
 }

@@ -19,7 +19,6 @@
 
 /* What this build has, for the checks that depend on it. */
 #define OPTIONS_HAVE_TLS 0x1u
-#define OPTIONS_HAVE_IMAP 0x2u
 
 #define OPTIONS_DEFAULT_MAILDIR "./maildata"
 #define OPTIONS_DEFAULT_SMTP "127.0.0.1:2525"

@@ -1,8 +1,9 @@
 /*
  * A protocol adapter: everything the connection layer needs to know about
  * one protocol, so that adding a protocol is one small file (proto_smtp.c,
- * proto_pop3.c) plus a line in server.c's listener table. The connection
- * layer only ever calls these, never a mailproto_<protocol>_* function.
+ * proto_pop3.c, proto_imap.c) plus a line in server.c's listener table.
+ * The connection layer only ever calls these, never a
+ * mailproto_<protocol>_* function.
  */
 #ifndef MAILPROTO_SERVER_PROTO_H
 #define MAILPROTO_SERVER_PROTO_H
@@ -32,8 +33,11 @@ typedef struct proto_env {
 } proto_env;
 
 typedef struct proto_adapter {
-  const char *name;         /* "smtp", "lmtp", "pop3" */
+  const char *name;         /* "smtp", "lmtp", "pop3", "imap" */
   unsigned idle_timeout_ms; /* close after this long without traffic */
+  /* Period of the keepalive hook below (0: none). conn.c never lets it
+   * exceed half the idle timeout. */
+  unsigned keepalive_ms;
   /* A server line starting with this asks the client for SASL data: the
    * client's next line is masked in transcripts. */
   const char *continuation;
@@ -51,6 +55,13 @@ typedef struct proto_adapter {
   int (*want_read)(const void *session);
   int (*want_write)(const void *session);
   int (*closed)(const void *session);
+  /* Optional (IMAP): the session asked, through conn_notify(), to hear
+   * about changes other sessions made; called from the pump. Returns 0 or
+   * a negative fatal code. */
+  int (*sync)(void *session);
+  /* Optional (IMAP): called every keepalive_ms; an idling session sends
+   * its keep-alive. Returns 0 or a negative fatal code. */
+  int (*keepalive)(void *session);
 
   /* How many bytes of a client line a transcript may show; the rest (a
    * password, SASL data) is masked. */
@@ -64,6 +75,7 @@ typedef struct proto_adapter {
 extern const proto_adapter proto_smtp;
 extern const proto_adapter proto_lmtp;
 extern const proto_adapter proto_pop3;
+extern const proto_adapter proto_imap;
 
 /* Shared by the adapters: the length of the prefix of `line` up to and
  * including the first `words` space-separated words (and the space after

@@ -21,12 +21,12 @@
 enum { ACCEPT_BATCH = 64 };
 
 /* Which adapter serves each listener. Adding a protocol: its adapter
- * file, and its entries here. IMAP has none until the IMAP module exists
- * (options.c refuses --imap/--imaps meanwhile). */
+ * file, and its entries here. */
 static const proto_adapter *const adapters[LISTEN_COUNT] = {
     [LISTEN_SMTP] = &proto_smtp,  [LISTEN_LMTP] = &proto_lmtp,
-    [LISTEN_POP3] = &proto_pop3,  [LISTEN_SMTPS] = &proto_smtp,
-    [LISTEN_POP3S] = &proto_pop3,
+    [LISTEN_POP3] = &proto_pop3,  [LISTEN_IMAP] = &proto_imap,
+    [LISTEN_SMTPS] = &proto_smtp, [LISTEN_POP3S] = &proto_pop3,
+    [LISTEN_IMAPS] = &proto_imap,
 };
 static const int implicit_tls[LISTEN_COUNT] = {
     [LISTEN_SMTPS] = 1, [LISTEN_POP3S] = 1, [LISTEN_IMAPS] = 1};

@@ -114,10 +114,12 @@ static void server_start(server *s, const char *path, int memory,
     /* execv wants writable strings: copies of ours. */
     static char store[16][256];
     char *args[16];
+    /* IMAP's fixed default port would clash with other servers. */
     const char *list[] = {path,          memory ? "--memory" : "--maildir",
                           maildir,       "--smtp",
                           "127.0.0.1:0", "--pop3",
-                          "127.0.0.1:0", "--user",
+                          "127.0.0.1:0", "--imap",
+                          "off",         "--user",
                           "bench:bench", "--max-connections",
                           conns};
     int n = 0;

@@ -63,7 +63,9 @@ class Server:
         self.maildir = None if memory else os.path.join(self.tmp, "maildata")
         cmd = [args().server]
         cmd += ["--memory"] if memory else ["--maildir", self.maildir]
-        for name in ("smtp", "pop3"):
+        # The default listeners (IMAP's too) are switched off unless asked
+        # for: parallel tests must never fight over the fixed ports.
+        for name in ("smtp", "pop3", "imap"):
             if name not in listeners:
                 cmd += ["--" + name, "off"]
         for name in listeners:

@@ -33,7 +33,7 @@ def test_help_prints_usage_and_exits_0():
                     "--smtps", "--pop3s", "--imaps", "--max-connections",
                     "--verbose"):
             assert opt in p.stdout, opt
-        assert "IMAP: not available in this build" in p.stdout
+        assert "IMAP (default 127.0.0.1:2143)" in p.stdout, p.stdout
         assert os.listdir(tmp) == [], "--help created files"
     finally:
         shutil.rmtree(tmp)
@@ -67,9 +67,10 @@ def test_bad_arguments_exit_2_with_one_line():
         (["--users", bad_users], "line 3: expected NAME:PASSWORD"),
         (["--tls-cert", "c.pem"], "go together"),
         (["--smtps", "127.0.0.1:0"], "--smtps needs --tls-cert"),
-        (["--imap", "127.0.0.1:2143"], "IMAP is not available in this build"),
-        (["--imaps", "127.0.0.1:2993"], "IMAP is not available"),
-        (["--smtp", "off", "--pop3", "off"], "nothing to serve"),
+        (["--imap", "127.0.0.1"], "--imap: expected ADDR:PORT"),
+        (["--imaps", "127.0.0.1:0"], "--imaps needs --tls-cert"),
+        (["--smtp", "off", "--pop3", "off", "--imap", "off"],
+         "nothing to serve"),
     ]
     if not args().tls:
         cases.append((["--tls-cert", "c", "--tls-key", "k"],
@@ -110,7 +111,8 @@ def test_start_failures_exit_1():
         taken.listen(1)
         port = taken.getsockname()[1]
         p = run_server(["--memory", "--smtp", "127.0.0.1:%d" % port,
-                        "--pop3", "127.0.0.1:0"], tmp)
+                        "--pop3", "127.0.0.1:0", "--imap", "127.0.0.1:0"],
+                       tmp)
         taken.close()
         assert p.returncode == 1, p
         assert "cannot listen for smtp on 127.0.0.1:%d" % port in p.stderr
@@ -118,8 +120,8 @@ def test_start_failures_exit_1():
         blocker = os.path.join(tmp, "file")
         open(blocker, "w").close()
         p = run_server(["--maildir", os.path.join(blocker, "sub"),
-                        "--smtp", "127.0.0.1:0", "--pop3", "127.0.0.1:0"],
-                       tmp)
+                        "--smtp", "127.0.0.1:0", "--pop3", "127.0.0.1:0",
+                        "--imap", "127.0.0.1:0"], tmp)
         assert p.returncode == 1, p
         assert "Maildir root" in p.stderr, p.stderr
     finally:
@@ -130,7 +132,8 @@ def test_demo_user_and_default_maildir():
     tmp = tempfile.mkdtemp()
     try:
         proc = subprocess.Popen([args().server, "--smtp", "127.0.0.1:0",
-                                 "--pop3", "127.0.0.1:0"], cwd=tmp,
+                                 "--pop3", "127.0.0.1:0",
+                                 "--imap", "127.0.0.1:0"], cwd=tmp,
                                 stderr=subprocess.PIPE, text=True)
         log = []
         for line in proc.stderr:
@@ -144,6 +147,8 @@ def test_demo_user_and_default_maildir():
         assert "swaks --server 127.0.0.1 --port %s --to demo@localhost" \
             % m.group(1) in text, text
         assert re.search(r"curl -u demo:demo pop3://127\.0\.0\.1:\d+/", text)
+        assert re.search(r"curl -u demo:demo 'imap://127\.0\.0\.1:\d+/INBOX;"
+                         r"UID=1'", text), text
         # The default store is ./maildata, and the demo user can log in.
         assert os.path.isdir(os.path.join(tmp, "maildata")), os.listdir(tmp)
         p3 = int(re.search(r"listening pop3 on 127\.0\.0\.1:(\d+)",

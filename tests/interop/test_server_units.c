@@ -339,7 +339,7 @@ START_TEST(test_options_parse_defaults) {
   ck_assert(o.listen[LISTEN_SMTP].enabled);
   ck_assert(o.listen[LISTEN_POP3].enabled);
   ck_assert(!o.listen[LISTEN_LMTP].enabled);
-  ck_assert(!o.listen[LISTEN_IMAP].enabled); /* no IMAP in this build */
+  ck_assert(o.listen[LISTEN_IMAP].enabled);
   ck_assert(!o.listen[LISTEN_SMTPS].enabled);
   ck_assert_uint_eq(o.max_connections, 512);
   char text[ADDRESS_TEXT_MAX];
@@ -349,10 +349,9 @@ START_TEST(test_options_parse_defaults) {
   address_format((struct sockaddr *)&o.listen[LISTEN_POP3].ss, text,
                  sizeof text);
   ck_assert_str_eq(text, "127.0.0.1:2110");
-  options_free(&o);
-  /* A build with IMAP listens on 2143 by default. */
-  ck_assert_int_eq(parse(&o, OPTIONS_HAVE_IMAP, err, sizeof err, NULL), 0);
-  ck_assert(o.listen[LISTEN_IMAP].enabled);
+  address_format((struct sockaddr *)&o.listen[LISTEN_IMAP].ss, text,
+                 sizeof text);
+  ck_assert_str_eq(text, "127.0.0.1:2143");
   options_free(&o);
 }
 END_TEST
@@ -361,7 +360,7 @@ START_TEST(test_options_parse_everything) {
   server_options o;
   char err[256];
   ck_assert_int_eq(
-      parse(&o, OPTIONS_HAVE_TLS | OPTIONS_HAVE_IMAP, err, sizeof err,
+      parse(&o, OPTIONS_HAVE_TLS, err, sizeof err,
             "--memory", "--user", "a:1", "--user=b:2", "--users", "f", "--smtp",
             "off", "--lmtp=[::1]:24", "--pop3", "0.0.0.0:110", "--imap",
             "127.0.0.1:143", "--hostname", "mx.example.org", "--domain",
@@ -409,13 +408,14 @@ START_TEST(test_options_parse_errors) {
       {0, {"--max-connections", "0"}, "--max-connections: expected"},
       {0, {"--max-connections", "1000001"}, "--max-connections: expected"},
       {0, {"--max-connections", "99999999"}, "--max-connections: expected"},
-      {0, {"--imap", "127.0.0.1:143"}, "IMAP is not available in this build"},
-      {OPTIONS_HAVE_TLS, {"--imaps", "127.0.0.1:1"}, "IMAP is not available"},
+      {OPTIONS_HAVE_TLS, {"--imaps", "127.0.0.1:993"}, "--imaps needs"},
       {0, {"--tls-key", "k"}, "--tls-cert and --tls-key go together"},
       {0, {"--tls-key", "k", "--tls-cert", "c"}, "TLS is not available"},
       {OPTIONS_HAVE_TLS, {"--pop3s", "127.0.0.1:995"}, "--pop3s needs"},
       {0, {"--memory", "--maildir", "d"}, "--maildir and --memory exclude"},
-      {0, {"--smtp", "off", "--pop3", "off"}, "every listener is off"},
+      {0,
+       {"--smtp", "off", "--pop3", "off", "--imap=off"},
+       "every listener is off"},
       {0, {"--hostname", "a..b"}, "--hostname: not a domain name"},
       {0, {"--domain", "x_y.org"}, "--domain: not a domain name"},
       {0, {"--lmtp", "1.2.3.4"}, "--lmtp: expected ADDR:PORT"},
