@@ -22,14 +22,17 @@
 #include "store/store_call.h"
 
 void mailproto_imap_append_reset(mailproto_imap *s) {
-  imap_append *a = &s->append;
+  imap_append *a = s->append;
+  if (!a)
+    return;
   if (a->writer)
     mailproto_store_call_abort(&s->store, a->writer);
   for (size_t i = 0; i < a->keyword_count; i++)
     mailproto_mem_free(&s->alloc, a->keywords[i]);
   mailproto_mem_free(&s->alloc, a->keywords);
   mailproto_mem_free(&s->alloc, a->mailbox);
-  memset(a, 0, sizeof *a);
+  mailproto_mem_free(&s->alloc, a);
+  s->append = NULL;
 }
 
 /* Refuses the message literal with a reply already decided. */
@@ -41,7 +44,7 @@ static int refuse(mailproto_imap *s) {
 
 static int keep_keywords(mailproto_imap *s,
                          const mailproto_imap_append_message *m) {
-  imap_append *a = &s->append;
+  imap_append *a = s->append;
   unsigned n = m->has_flags ? m->flags.keyword_count : 0;
   if (n == 0)
     return 0;
@@ -63,9 +66,12 @@ int mailproto_imap_append_literal(mailproto_imap *s,
   const mailproto_imap_append *cmd = &s->cmd.u.append;
   const mailproto_imap_append_message *m =
       &cmd->messages[cmd->message_count - 1];
-  imap_append *a = &s->append;
   (void)ev;
   mailproto_imap_append_reset(s);
+  imap_append *a = mailproto_mem_calloc(&s->alloc, 1, sizeof *a);
+  if (!a)
+    return MAILPROTO_ERR_NOMEM;
+  s->append = a;
   int rc;
   if (cmd->message_count > 1) {
     rc = mailproto_imap_done(s, "BAD", NULL, "MULTIAPPEND is not supported");
@@ -115,7 +121,7 @@ static int begun(mailproto_imap *s, int rc) {
   if (mailproto_is_fatal(rc))
     return rc;
   if (rc != 0) {
-    s->append.writer = NULL;
+    s->append->writer = NULL;
     /* RFC 3501 6.3.11: a missing mailbox gets [TRYCREATE]. */
     int out = rc == MAILPROTO_ERR_LIMIT
                   ? mailproto_imap_done(s, "NO", "OVERQUOTA", "Quota exceeded")
@@ -125,13 +131,13 @@ static int begun(mailproto_imap *s, int rc) {
   if (mailproto_imap_reader_stream(&s->reader) != 0)
     return MAILPROTO_ERR_INTERNAL;
   /* RFC 3501 7.5: the go-ahead, now that the message has a home. */
-  return s->append.sync ? mailproto_imap_continue(s, "Ready for literal data")
+  return s->append->sync ? mailproto_imap_continue(s, "Ready for literal data")
                         : 0;
 }
 
 int mailproto_imap_append_data(mailproto_imap *s, const uint8_t *data,
                                size_t len) {
-  imap_append *a = &s->append;
+  imap_append *a = s->append;
   if (!mailproto_imap_appending(s))
     return MAILPROTO_ERR_INTERNAL;
   a->received += len;
@@ -154,12 +160,12 @@ int mailproto_imap_append_data(mailproto_imap *s, const uint8_t *data,
 int mailproto_imap_append_end(mailproto_imap *s) {
   if (!mailproto_imap_appending(s))
     return MAILPROTO_ERR_INTERNAL;
-  s->append.at_end = 1;
+  s->append->at_end = 1;
   return 0;
 }
 
 static int commit(mailproto_imap *s) {
-  imap_append *a = &s->append;
+  imap_append *a = s->append;
   void *writer = a->writer;
   /* The writer is gone after the commit, whatever happens (store.h). */
   a->writer = NULL;
@@ -172,7 +178,7 @@ static int commit(mailproto_imap *s) {
 
 int mailproto_imap_append_rest(mailproto_imap *s,
                                const mailproto_imap_event *ev) {
-  imap_append *a = &s->append;
+  imap_append *a = s->append;
   int final = ev->type == MAILPROTO_IMAP_EVENT_COMMAND;
   if (!mailproto_imap_appending(s) || !a->at_end)
     return MAILPROTO_ERR_INTERNAL;
@@ -205,7 +211,7 @@ int mailproto_imap_append_rest(mailproto_imap *s,
 }
 
 static int committed(mailproto_imap *s, int rc) {
-  imap_append *a = &s->append;
+  imap_append *a = s->append;
   if (mailproto_is_fatal(rc))
     return rc;
   if (rc != 0) {
@@ -230,12 +236,12 @@ int mailproto_imap_append_done(mailproto_imap *s, int kind, int rc) {
   case IMAP_OP_WRITE:
     if (mailproto_is_fatal(rc))
       return rc;
-    if (rc != 0 && !s->append.failed) {
+    if (rc != 0 && s->append && !s->append->failed) {
       /* The store refused: the rest of the literal is read and dropped,
        * then the command fails (the client cannot be stopped sooner). */
-      s->append.failed = rc;
-      mailproto_store_call_abort(&s->store, s->append.writer);
-      s->append.writer = NULL;
+      s->append->failed = rc;
+      mailproto_store_call_abort(&s->store, s->append->writer);
+      s->append->writer = NULL;
     }
     return 0;
   case IMAP_OP_APPEND_COMMIT:

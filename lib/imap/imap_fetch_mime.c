@@ -66,12 +66,12 @@ static unsigned write_flags(const mailproto_imap *s) {
 }
 
 void mailproto_imap_fetch_mime_reset(mailproto_imap *s) {
-  imap_mitem *m = s->fetch.m;
+  imap_mitem *m = s->fetch ? s->fetch->m : NULL;
   if (!m)
     return;
   mailproto_buf_free(&m->data);
   mailproto_mem_free(&s->alloc, m);
-  s->fetch.m = NULL;
+  s->fetch->m = NULL;
 }
 
 static int out_error(int rc) {
@@ -119,7 +119,7 @@ static int header_only(const mailproto_imap *s) {
 }
 
 int mailproto_imap_fetch_tree_step(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   int rc = header_only(s) ? mailproto_imap_tree_begin_header(s, f->uid)
                           : mailproto_imap_tree_begin(s, f->uid);
   if (rc < 0)
@@ -164,22 +164,22 @@ static int write_name(mailproto_imap *s, mailproto_buf *b,
 /* ------------------------------------------------------------------ */
 
 static const mailproto_imap_fetch_item *current(const mailproto_imap *s) {
-  return &s->cmd.u.fetch.items[s->fetch.item];
+  return &s->cmd.u.fetch.items[s->fetch->item];
 }
 
 static void item_done(mailproto_imap *s) {
-  s->fetch.item++;
-  s->fetch.stage = IMAP_FETCH_ITEM;
+  s->fetch->item++;
+  s->fetch->stage = IMAP_FETCH_ITEM;
 }
 
 static int mitem(mailproto_imap *s, imap_mitem **out) {
-  imap_mitem *m = s->fetch.m;
+  imap_mitem *m = s->fetch->m;
   if (!m) {
     m = mailproto_mem_calloc(&s->alloc, 1, sizeof *m);
     if (!m)
       return MAILPROTO_ERR_NOMEM;
     mailproto_buf_init(&m->data, &s->alloc, MITEM_DATA_MAX);
-    s->fetch.m = m;
+    s->fetch->m = m;
   }
   m->stage = IMAP_MITEM_STAT;
   m->binary = m->lit8 = 0;
@@ -199,7 +199,7 @@ static int mitem(mailproto_imap *s, imap_mitem **out) {
 static int structure_fallback(mailproto_imap *s, imap_mitem *m,
                               const mailproto_imap_fetch_item *it, int first,
                               const char *name) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   mailproto_buf *b = &m->data;
   mailproto_buf_free(b);
   f->skipped = 1;
@@ -218,7 +218,7 @@ static int structure_fallback(mailproto_imap *s, imap_mitem *m,
     rc = mailproto_imap_write_raw(
         b, "(\"application\" \"octet-stream\" NIL NIL NIL \"binary\" ");
   if (rc == 0)
-    rc = mailproto_imap_write_number(b, s->fetch.info.size);
+    rc = mailproto_imap_write_number(b, s->fetch->info.size);
   if (rc == 0)
     rc = mailproto_imap_write_raw(b, ")");
   return rc;
@@ -263,7 +263,7 @@ static void pass_begin(imap_mitem *m, const mailproto_imap_fetch_item *it,
 }
 
 int mailproto_imap_fetch_mime_item(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   const mailproto_imap_fetch_item *it = current(s);
   imap_mitem *m;
   int rc = mitem(s, &m);
@@ -309,7 +309,7 @@ int mailproto_imap_fetch_mime_item(mailproto_imap *s) {
  * shortfall then closes the connection, see stream_end). */
 static int out_literal(void *arg, const uint8_t *p, size_t n) {
   mailproto_imap *s = arg;
-  imap_mitem *m = s->fetch.m;
+  imap_mitem *m = s->fetch->m;
   if (n > m->size - m->sent)
     n = (size_t)(m->size - m->sent);
   m->sent += n;
@@ -360,7 +360,7 @@ static int write_head(mailproto_imap *s, imap_mitem *m) {
  * cache_put with len 0) and the next FETCH parses the message again
  * instead of failing the same way for ever. */
 static void drop_entry(mailproto_imap *s) {
-  (void)mailproto_store_call_cache_put(&s->store, s->sel.handle, s->fetch.uid,
+  (void)mailproto_store_call_cache_put(&s->store, s->sel.handle, s->fetch->uid,
                                        NULL, 0);
   mailproto_imap_tree_distrust(s);
 }
@@ -370,7 +370,7 @@ static void drop_entry(mailproto_imap *s) {
  * BINARY.SIZE has no NIL form, so it is answered as BINARY[...] NIL),
  * the FETCH goes on and ends with NO, as for a message left out. */
 static int item_failed(mailproto_imap *s, int code) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   const mailproto_imap_fetch_item *it = current(s);
   mailproto_imap_fetch_item nil = *it;
   if (nil.type == MAILPROTO_IMAP_FETCH_BINARY_SIZE) {
@@ -425,7 +425,7 @@ static int pass_end(mailproto_imap *s, imap_mitem *m) {
 }
 
 static int pass_read(mailproto_imap *s, imap_mitem *m) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   if (m->off >= m->end)
     return pass_end(s, m);
   size_t max = MITEM_READ_CHUNK;
@@ -462,7 +462,7 @@ static int drain(mailproto_imap *s, imap_mitem *m) {
 }
 
 int mailproto_imap_fetch_mime_step(mailproto_imap *s) {
-  imap_mitem *m = s->fetch.m;
+  imap_mitem *m = s->fetch->m;
   if (!m)
     return MAILPROTO_ERR_INTERNAL;
   switch (m->stage) {
@@ -479,7 +479,7 @@ int mailproto_imap_fetch_mime_step(mailproto_imap *s) {
 }
 
 int mailproto_imap_fetch_mime_read_done(mailproto_imap *s, int rc) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   if (f->stage == IMAP_FETCH_TREE) {
     rc = mailproto_imap_tree_read_done(s, rc);
     if (rc != 0 && !mailproto_is_fatal(rc)) {

@@ -363,9 +363,11 @@ struct mailproto_imap {
   imap_uid_run *runs; /* COPYUID */
   size_t run_count, run_cap;
   int runs_overflow;
-  imap_fetch fetch;
-  imap_list *list; /* LIST, LSUB: allocated while one runs */
-  imap_append append;
+  /* FETCH, LIST/LSUB and APPEND state: allocated while one runs, so an
+   * idle session does not carry it (issue 7: 2 KiB per session). */
+  imap_fetch *fetch;
+  imap_list *list;
+  imap_append *append;
   unsigned select_attrs; /* the LIST line of an IMAP4rev2 SELECT */
   int select_found;
   char *select_name; /* the mailbox a SELECT opens (UTF-8) */
@@ -514,7 +516,7 @@ int mailproto_imap_append_done(mailproto_imap *s, int kind, int rc);
 void mailproto_imap_append_reset(mailproto_imap *s);
 /* Whether an APPEND message literal is being received. */
 static inline int mailproto_imap_appending(const mailproto_imap *s) {
-  return s->append.mailbox != NULL;
+  return s->append != NULL && s->append->mailbox != NULL;
 }
 
 /* ---- imap_message.c ---- */

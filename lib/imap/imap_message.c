@@ -36,8 +36,11 @@ void mailproto_imap_message_reset(mailproto_imap *s) {
   s->runs_overflow = 0;
   mailproto_imap_fetch_mime_reset(s);
   mailproto_imap_tree_reset(s);
-  mailproto_mem_free(&s->alloc, s->fetch.unseen);
-  memset(&s->fetch, 0, sizeof s->fetch);
+  if (s->fetch) {
+    mailproto_mem_free(&s->alloc, s->fetch->unseen);
+    mailproto_mem_free(&s->alloc, s->fetch);
+    s->fetch = NULL;
+  }
 }
 
 /* Resolves the command's message set into s->spans and s->uids. Returns
@@ -143,9 +146,12 @@ static int item_sets_seen(const mailproto_imap_fetch_item *it) {
 
 int mailproto_imap_cmd_fetch(mailproto_imap *s) {
   const mailproto_imap_fetch *a = &s->cmd.u.fetch;
-  imap_fetch *f = &s->fetch;
   if (a->has_changedsince || a->vanished)
     return mailproto_imap_done(s, "BAD", NULL, "CONDSTORE is not supported");
+  imap_fetch *f = mailproto_mem_calloc(&s->alloc, 1, sizeof *f);
+  if (!f)
+    return MAILPROTO_ERR_NOMEM;
+  s->fetch = f;
   for (unsigned i = 0; i < a->item_count; i++) {
     const mailproto_imap_fetch_item *it = &a->items[i];
     if (!item_supported(it))
@@ -201,7 +207,7 @@ static void window(const imap_fetch *f, const mailproto_imap_fetch_item *it,
 }
 
 static void body_begin(mailproto_imap *s, const mailproto_imap_fetch_item *it) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   imap_body *b = &f->body;
   memset(b, 0, sizeof *b);
   window(f, it, &b->start, &b->count);
@@ -218,7 +224,7 @@ static size_t read_max(const mailproto_imap *s) {
 }
 
 static int read_at(mailproto_imap *s, uint64_t offset, size_t max) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   return mailproto_imap_after_op(
       s, IMAP_OP_READ,
       mailproto_store_call_read(&s->store, &s->io.op, IMAP_OP_READ,
@@ -227,7 +233,7 @@ static int read_at(mailproto_imap *s, uint64_t offset, size_t max) {
 }
 
 static int body_read(mailproto_imap *s) {
-  imap_body *b = &s->fetch.body;
+  imap_body *b = &s->fetch->body;
   size_t max = read_max(s);
   if (b->raw && b->count - b->sent < max)
     max = (size_t)(b->count - b->sent);
@@ -299,7 +305,7 @@ static size_t line_end_at(const uint8_t *p, size_t n) {
 /* Sends converted bytes of the last read while the queue is below its
  * watermark. */
 static int body_emit(mailproto_imap *s) {
-  imap_body *b = &s->fetch.body;
+  imap_body *b = &s->fetch->body;
   mailproto_outq *q = &s->io.out;
   uint64_t end = b->start + b->count;
   int rc = 0;
@@ -371,7 +377,7 @@ static int first_body_item(const mailproto_imap *s) {
 }
 
 static int fetch_finish(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   if (f->unseen_nomem)
     return MAILPROTO_ERR_NOMEM;
   if (f->unseen_n > 0) {
@@ -404,7 +410,7 @@ static int fetch_finish(mailproto_imap *s) {
 }
 
 static void note_unseen(mailproto_imap *s, uint32_t uid) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   if (f->unseen_n == f->unseen_cap) {
     size_t cap = f->unseen_cap ? f->unseen_cap * 2 : 8;
     mailproto_uid_range *r =
@@ -426,7 +432,7 @@ static void note_unseen(mailproto_imap *s, uint32_t uid) {
 }
 
 static void skip_message(mailproto_imap *s, int code) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   const mailproto_imap_view *v = s->sel.view;
   /* The view learns \Seen only with a FETCH line (fetch_head): one it
    * lacks here was set by this command alone. UIDs come in ascending
@@ -447,7 +453,7 @@ void mailproto_imap_fetch_skip(mailproto_imap *s, int code) {
 }
 
 static int fetch_next(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   const mailproto_imap_view *v = s->sel.view;
   if (!mailproto_imap_view_iter_next(&f->it, &f->index))
     return fetch_finish(s);
@@ -479,7 +485,7 @@ static int fetch_next(mailproto_imap *s) {
 }
 
 void mailproto_imap_fetch_after_tree(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   if (!f->need_body) {
     f->stage = IMAP_FETCH_HEAD;
     return;
@@ -496,7 +502,7 @@ void mailproto_imap_fetch_after_tree(mailproto_imap *s) {
 }
 
 static int fetch_head(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   mailproto_imap_view *v = s->sel.view;
   if (f->set_seen && !mailproto_imap_view_is_expunged(v, f->index) &&
       !(mailproto_imap_view_flags(v, f->index) & MAILPROTO_FLAG_SEEN)) {
@@ -542,7 +548,7 @@ static const char *body_name(const mailproto_imap_fetch_item *it) {
 }
 
 static int fetch_item(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   const mailproto_imap_fetch *a = &s->cmd.u.fetch;
   if (f->item >= a->item_count) {
     f->stage = IMAP_FETCH_TAIL;
@@ -620,7 +626,7 @@ static int fetch_item(mailproto_imap *s) {
 }
 
 static int fetch_body(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   imap_body *b = &f->body;
   if (b->sent >= b->count) {
     f->item++;
@@ -639,7 +645,7 @@ static int fetch_body(mailproto_imap *s) {
 }
 
 static int fetch_tail(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   mailproto_buf *b = &s->line;
   int rc = 0;
   /* RFC 3501 6.4.5: the \Seen this FETCH set is reported with it. */
@@ -659,7 +665,7 @@ static int fetch_tail(mailproto_imap *s) {
 }
 
 int mailproto_imap_fetch_step(mailproto_imap *s) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   switch (f->stage) {
   case IMAP_FETCH_NEXT:
     return fetch_next(s);
@@ -685,7 +691,7 @@ int mailproto_imap_fetch_step(mailproto_imap *s) {
 }
 
 static int fetch_read_done(mailproto_imap *s, int rc) {
-  imap_fetch *f = &s->fetch;
+  imap_fetch *f = s->fetch;
   imap_body *b = &f->body;
   if (f->stage == IMAP_FETCH_TREE || f->stage == IMAP_FETCH_MIME)
     return mailproto_imap_fetch_mime_read_done(s, rc);
