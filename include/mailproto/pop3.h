@@ -39,7 +39,12 @@
  * syntax error); arguments are limited only by max_line (RFC 2449 section
  * 4 raised RFC 1939's 47-octet command for this); PASS takes the rest of
  * the line. User names and passwords may be UTF-8 whenever "UTF8 USER" is
- * announced (RFC 6856 section 2.2; malformed UTF-8 is refused). Unknown
+ * announced (RFC 6856 section 2.2; malformed UTF-8 is refused). They are
+ * prepared with the mapping and prohibited-output steps of SASLprep (RFC
+ * 4013 2.1, 2.3), not its NFKC normalisation, which needs Unicode tables;
+ * APOP prepares the stored secret likewise. A message whose header holds
+ * bytes beyond ASCII gets "-ERR [UTF8]" from RETR and TOP until the client
+ * sends UTF8 (RFC 6856 2.1, 5; see send_8bit_headers). Unknown
  * commands, commands in the wrong state, syntax errors, over-long lines
  * and NUL bytes count toward max_errors; failed logins ([AUTH], including
  * an auth callback's rejection) toward max_auth_failures.
@@ -78,6 +83,12 @@ typedef struct mailproto_pop3_config {
   int user_pass;              /**< offer USER/PASS: 1 */
   int secure;                 /**< the transport is already encrypted: 0 */
   int allow_insecure_auth;    /**< USER/PASS, PLAIN, LOGIN without TLS: 0 */
+  /** RFC 6856 2.1: a message whose header holds bytes beyond ASCII is not
+   * sent as is to a client that did not send UTF8; RETR and TOP get
+   * "-ERR [UTF8]" (section 5) instead. 1 sends such messages unchanged,
+   * as servers before RFC 6856 did (for clients that never send UTF8 and
+   * would otherwise never get the message). Default 0. */
+  int send_8bit_headers;
 } mailproto_pop3_config;
 
 /** Fills `config` with the defaults above; pass sizeof *config. */

@@ -12,5 +12,6 @@ set(MAILPROTO_CORE_SOURCES
   core/outq.c
   core/reply.c
   core/sasl.c
+  core/utf8.c
   core/session.c
   core/version.c)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/utf8.h"
 #include "pop3/pop3_internal.h"
 
 #define STATE_AUTH (1u << POP3_AUTHORIZATION)
@@ -36,37 +37,6 @@ static int split_arg(const char *text, size_t len, size_t *first,
   return *first == 0 ? -1 : 0;
 }
 
-/* One well-formed UTF-8 sequence beyond ASCII at p (RFC 3629 4: no
- * overlong forms, no surrogates, nothing above U+10FFFF); returns its
- * length or 0. */
-static size_t utf8_sequence(const unsigned char *p, size_t len) {
-  unsigned char c = p[0];
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (c >= 0xc2 && c <= 0xdf)
-    n = 2;
-  else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0)
-      lo = 0xa0;
-    else if (c == 0xed)
-      hi = 0x9f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0)
-      lo = 0x90;
-    else if (c == 0xf4)
-      hi = 0x8f;
-  } else
-    return 0;
-  if (len < n || p[1] < lo || p[1] > hi)
-    return 0;
-  for (size_t i = 2; i < n; i++)
-    if (p[i] < 0x80 || p[i] > 0xbf)
-      return 0;
-  return n;
-}
-
 int mailproto_pop3_user_pass_usable(const mailproto_pop3 *s) {
   return s->config.user_pass && (s->io.secure || s->config.allow_insecure_auth);
 }
@@ -86,7 +56,9 @@ int mailproto_pop3_text_ok(const mailproto_pop3 *s, const char *text,
       i++;
       continue;
     }
-    size_t n = utf8 && p[i] >= 0x80 ? utf8_sequence(p + i, len - i) : 0;
+    uint32_t cp;
+    size_t n = utf8 && p[i] >= 0x80 ? mailproto_utf8_decode(p + i, len - i, &cp)
+                                    : 0;
     if (n == 0)
       return 0;
     i += n;

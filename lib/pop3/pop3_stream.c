@@ -12,7 +12,11 @@
  * when the message lacks a final line end.
  *
  * The first read happens before the +OK: a message that cannot be read
- * gets -ERR, not a +OK and an empty body. A read that fails later cannot
+ * gets -ERR, not a +OK and an empty body. For a client that did not send
+ * UTF8 the header is also scanned before the +OK (RFC 6856 2.1: nothing
+ * beyond ASCII goes to it as is): a header with 8-bit bytes gets
+ * "-ERR [UTF8]". A header longer than one read is read once more from
+ * its start after the scan. A read that fails later cannot
  * be reported in-band, so the session ends without the final "." and the
  * client sees a cut response, never a wrong one that looks complete.
  */
@@ -42,7 +46,71 @@ int mailproto_pop3_stream_message(mailproto_pop3 *s, size_t index, int top,
   st->top = top != 0;
   st->lines_left = lines;
   st->line_start = 1;
+  st->scanning = !s->utf8 && !s->config.send_8bit_headers;
+  st->scan_start = 1;
   return read_more(s);
+}
+
+enum scan_result { SCAN_MORE, SCAN_CLEAN, SCAN_8BIT };
+
+/* Scans read bytes for an 8-bit byte up to the end of the header (the
+ * first empty line; CRLF, a bare LF or a bare CR each end a line, as for
+ * TOP). */
+static enum scan_result scan_header(pop3_stream *st, const uint8_t *p,
+                                    size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = p[i];
+    if (st->scan_cr) {
+      st->scan_cr = 0;
+      if (c == '\n')
+        continue; /* the LF of a CRLF: that line end was counted */
+    }
+    if (c == '\r' || c == '\n') {
+      if (st->scan_start)
+        return SCAN_CLEAN;
+      st->scan_start = 1;
+      st->scan_cr = c == '\r';
+      continue;
+    }
+    if (c >= 0x80)
+      return SCAN_8BIT;
+    st->scan_start = 0;
+  }
+  return SCAN_MORE;
+}
+
+/* One read's worth of the scan; returns 1 when the scan needs the next
+ * read before the +OK, 0 when the stream may go on, or a negative code
+ * (the -ERR went out). */
+static int scan_step(mailproto_pop3 *s) {
+  pop3_stream *st = &s->stream;
+  enum scan_result r =
+      st->len == 0 ? SCAN_CLEAN : scan_header(st, st->data, st->len);
+  if (r == SCAN_8BIT) {
+    st->kind = POP3_STREAM_NONE;
+    st->data = NULL;
+    st->len = 0;
+    int rc = mailproto_pop3_err(
+        s, "[UTF8] Message header is not ASCII; send UTF8 first");
+    return rc < 0 ? rc : 2;
+  }
+  if (r == SCAN_MORE) {
+    /* The header goes on past this read: the next one. */
+    st->offset += st->len;
+    st->len = 0;
+    st->data = NULL;
+    st->scan_reread = 1;
+    return 1;
+  }
+  st->scanning = 0;
+  if (st->scan_reread) {
+    /* The first bytes are gone: read the message again from its start. */
+    st->offset = 0;
+    st->len = 0;
+    st->data = NULL;
+    return 1;
+  }
+  return 0;
 }
 
 int mailproto_pop3_stream_listing(mailproto_pop3 *s,
@@ -71,6 +139,11 @@ int mailproto_pop3_stream_read_done(mailproto_pop3 *s, int rc) {
     if (rc == MAILPROTO_ERR_TEMPORARY || rc == MAILPROTO_ERR_IO)
       return mailproto_pop3_err(s, "[SYS/TEMP] Cannot read message");
     return mailproto_pop3_err(s, "[SYS/PERM] Cannot read message");
+  }
+  if (st->scanning) {
+    int scan = scan_step(s);
+    if (scan != 0)
+      return scan < 0 ? scan : 0;
   }
   /* store_call checked the length against what was asked for. */
   st->offset += st->len;

@@ -400,6 +400,8 @@ static int configure(adapter *a, mailproto_pop3_config *c,
       bad = flag_option(value, &c->apop);
     else if (strcmp(key, "user_pass") == 0)
       bad = flag_option(value, &c->user_pass);
+    else if (strcmp(key, "send_8bit_headers") == 0)
+      bad = flag_option(value, &c->send_8bit_headers);
     else if (strcmp(key, "hostname") == 0)
       c->hostname = value;
     else if (strcmp(key, "greeting") == 0)
