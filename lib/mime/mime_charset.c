@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "core/utf8.h"
 #include "mime/mime_codec.h"
 #include "mime/mime_header.h"
 
@@ -104,35 +105,6 @@ static size_t put_utf8(uint8_t *o, uint32_t cp) {
   return 4;
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms,
- * no surrogates, at most U+10FFFF), or 0. */
-static size_t utf8_valid_len(const uint8_t *s, size_t n) {
-  uint8_t c = s[0];
-  size_t need;
-  uint32_t cp, min;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 1, cp = c & 0x1Fu, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2, cp = c & 0x0Fu, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3, cp = c & 0x07u, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (n < need + 1)
-    return 0;
-  for (size_t i = 1; i <= need; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return need + 1;
-}
-
 /* The code point of an 8-bit byte in a single-byte charset (U+FFFD for
  * US-ASCII, where no 8-bit byte is valid). */
 static uint32_t single_byte(mailproto_mime_charset cs, uint8_t c) {
@@ -199,7 +171,8 @@ int mailproto_mime_charset_to_utf8(mailproto_mime_charset cs, const uint8_t *in,
     size_t n;
     size_t used = 1;
     if (cs == MAILPROTO_MIME_CHARSET_UTF8) {
-      used = utf8_valid_len(in + i, len - i);
+      uint32_t cp;
+      used = mailproto_utf8_decode(in + i, len - i, &cp);
       if (used == 0) {
         used = 1;
         n = put_utf8(tmp, 0xFFFD);
