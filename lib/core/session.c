@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "core/alloc.h"
+
 void mailproto_session_init_sized(void *dst, size_t struct_size,
                                   const void *defaults, size_t size) {
   if (!dst || struct_size < sizeof(size_t))
@@ -25,6 +27,27 @@ int mailproto_session_copy_sized(void *dst, size_t dst_size, const void *src,
    * know and an older caller does not keep their defaults. */
   memcpy(dst, src, n < dst_size ? n : dst_size);
   *(size_t *)dst = dst_size;
+  return 0;
+}
+
+int mailproto_session_copy_strings(const mailproto_allocator *alloc,
+                                   const char **const fields[], size_t n,
+                                   char **block) {
+  size_t total = 1;
+  for (size_t k = 0; k < n; k++)
+    total += *fields[k] ? strlen(*fields[k]) + 1 : 0;
+  char *p = mailproto_mem_malloc(alloc, total);
+  if (!p)
+    return MAILPROTO_ERR_NOMEM;
+  *block = p;
+  for (size_t k = 0; k < n; k++) {
+    if (!*fields[k])
+      continue;
+    size_t len = strlen(*fields[k]) + 1;
+    memcpy(p, *fields[k], len);
+    *fields[k] = p;
+    p += len;
+  }
   return 0;
 }
 

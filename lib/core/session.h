@@ -98,6 +98,14 @@ void mailproto_session_init_sized(void *dst, size_t struct_size,
 int mailproto_session_copy_sized(void *dst, size_t dst_size, const void *src,
                                  size_t min_size);
 
+/* Copies the config's strings *fields[0..n) (NULL ones stay NULL) into
+ * one block from `alloc`, so the session does not keep the caller's
+ * pointers, and points each field at its copy. Sets *block, which the
+ * session frees. Returns 0 or NOMEM (the fields are then unchanged). */
+int mailproto_session_copy_strings(const mailproto_allocator *alloc,
+                                   const char **const fields[], size_t n,
+                                   char **block);
+
 /* Prepares `io`; allocates nothing. */
 void mailproto_session_init(mailproto_session_io *io,
                             const mailproto_session_setup *setup);

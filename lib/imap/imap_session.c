@@ -808,7 +808,7 @@ static long text_len(const char *t) {
   return (long)n;
 }
 
-static int check_config(const mailproto_imap_config *c, size_t lens[2]) {
+static int check_config(const mailproto_imap_config *c) {
   long g = c->greeting ? text_len(c->greeting) : -1;
   long i = c->id_name ? text_len(c->id_name) : 0;
   if (g < 0 || i < 0 || (c->id_name && i == 0) || c->max_line < IMAP_LINE_MIN ||
@@ -817,24 +817,6 @@ static int check_config(const mailproto_imap_config *c, size_t lens[2]) {
       c->max_sequence_ranges == 0 || c->output_watermark < IMAP_WATERMARK_MIN ||
       c->output_watermark > IMAP_WATERMARK_MAX)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  lens[0] = (size_t)g;
-  lens[1] = (size_t)i;
-  return 0;
-}
-
-static int copy_strings(mailproto_imap *s, const size_t lens[2]) {
-  size_t total = lens[0] + lens[1] + 2;
-  s->strings = mailproto_mem_malloc(&s->alloc, total);
-  if (!s->strings)
-    return MAILPROTO_ERR_NOMEM;
-  char *p = s->strings;
-  memcpy(p, s->config.greeting, lens[0] + 1);
-  s->config.greeting = p;
-  p += lens[0] + 1;
-  if (s->config.id_name) {
-    memcpy(p, s->config.id_name, lens[1] + 1);
-    s->config.id_name = p;
-  }
   return 0;
 }
 
@@ -844,7 +826,6 @@ int mailproto_imap_new(const mailproto_imap_config *config,
                        mailproto_imap **out) {
   mailproto_imap_config cfg;
   mailproto_imap_callbacks cb;
-  size_t lens[2];
   if (!out)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   *out = NULL;
@@ -860,7 +841,7 @@ int mailproto_imap_new(const mailproto_imap_config *config,
                     &cfg, sizeof cfg, config,
                     offsetof(mailproto_imap_config, greeting)) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  int rc = check_config(&cfg, lens);
+  int rc = check_config(&cfg);
   if (rc != 0)
     return rc;
 
@@ -873,7 +854,9 @@ int mailproto_imap_new(const mailproto_imap_config *config,
   cfg.allocator = NULL; /* the session's copy is s->alloc */
   cfg.sasl_mechanisms &= MAILPROTO_SASL_ALL;
   s->config = cfg;
-  if (copy_strings(s, lens) != 0) {
+  const char **const strings[] = {&s->config.greeting, &s->config.id_name};
+  if (mailproto_session_copy_strings(&s->alloc, strings, 2, &s->strings) !=
+      0) {
     mailproto_mem_free(&s->alloc, s);
     return MAILPROTO_ERR_NOMEM;
   }

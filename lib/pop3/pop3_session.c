@@ -264,7 +264,7 @@ static int printable_char(unsigned char c) {
   return c >= 0x20 && c < 0x7f;
 }
 
-static int check_config(const mailproto_pop3_config *c, size_t lens[3]) {
+static int check_config(const mailproto_pop3_config *c) {
   long h = c->hostname ? text_len(c->hostname, host_char) : -1;
   long g = c->greeting ? text_len(c->greeting, greeting_char) : -1;
   long i = c->implementation ? text_len(c->implementation, printable_char) : 0;
@@ -274,30 +274,6 @@ static int check_config(const mailproto_pop3_config *c, size_t lens[3]) {
       c->output_watermark > POP3_WATERMARK_MAX || c->login_delay < -1 ||
       c->expire < -2)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  lens[0] = (size_t)h;
-  lens[1] = (size_t)g;
-  lens[2] = (size_t)i;
-  return 0;
-}
-
-/* The config's strings, copied into one block. */
-static int copy_strings(mailproto_pop3 *s, const size_t lens[3]) {
-  const char *src[3] = {s->config.hostname, s->config.greeting,
-                        s->config.implementation};
-  size_t total = lens[0] + lens[1] + lens[2] + 3;
-  s->strings = mailproto_mem_malloc(&s->alloc, total);
-  if (!s->strings)
-    return MAILPROTO_ERR_NOMEM;
-  char *p = s->strings;
-  const char **dst[3] = {&s->config.hostname, &s->config.greeting,
-                         &s->config.implementation};
-  for (int k = 0; k < 3; k++) {
-    if (k == 2 && !src[2])
-      break;
-    memcpy(p, src[k], lens[k] + 1);
-    *dst[k] = p;
-    p += lens[k] + 1;
-  }
   return 0;
 }
 
@@ -307,7 +283,6 @@ int mailproto_pop3_new(const mailproto_pop3_config *config,
                        mailproto_pop3 **out) {
   mailproto_pop3_config cfg;
   mailproto_pop3_callbacks cb;
-  size_t lens[3];
   if (!out)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   *out = NULL;
@@ -323,7 +298,7 @@ int mailproto_pop3_new(const mailproto_pop3_config *config,
                     &cfg, sizeof cfg, config,
                     offsetof(mailproto_pop3_config, hostname)) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  int rc = check_config(&cfg, lens);
+  int rc = check_config(&cfg);
   if (rc != 0)
     return rc;
 
@@ -336,7 +311,10 @@ int mailproto_pop3_new(const mailproto_pop3_config *config,
   cfg.allocator = NULL; /* the session's copy is s->alloc */
   cfg.sasl_mechanisms &= MAILPROTO_SASL_ALL;
   s->config = cfg;
-  if (copy_strings(s, lens) != 0) {
+  const char **const strings[] = {&s->config.hostname, &s->config.greeting,
+                                  &s->config.implementation};
+  if (mailproto_session_copy_strings(&s->alloc, strings, 3, &s->strings) !=
+      0) {
     mailproto_mem_free(&s->alloc, s);
     return MAILPROTO_ERR_NOMEM;
   }

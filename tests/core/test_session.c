@@ -130,6 +130,34 @@ START_TEST(test_mailproto_session_copy_sized_versions) {
 }
 END_TEST
 
+/* The config's strings go into one block the session owns; NULL fields
+ * stay NULL; out of memory leaves the caller's pointers in place. */
+START_TEST(test_mailproto_session_copy_strings_one_block) {
+  char host[] = "mx.example.net", greeting[] = "ready";
+  const char *h = host, *none = NULL, *g = greeting;
+  const char **const fields[] = {&h, &none, &g};
+  alloc_fail af;
+  alloc_fail_init(&af, 1);
+  char *block = NULL;
+  ck_assert_int_eq(
+      mailproto_session_copy_strings(&af.allocator, fields, 3, &block),
+      MAILPROTO_ERR_NOMEM);
+  ck_assert_ptr_eq(h, host);
+  ck_assert_ptr_eq(g, greeting);
+  alloc_fail_init(&af, 0);
+  ck_assert_int_eq(
+      mailproto_session_copy_strings(&af.allocator, fields, 3, &block), 0);
+  ck_assert_ptr_eq(h, block);
+  ck_assert_ptr_null(none);
+  ck_assert_ptr_eq(g, block + sizeof host);
+  host[0] = greeting[0] = 'X'; /* the copies do not follow the caller's */
+  ck_assert_str_eq(h, "mx.example.net");
+  ck_assert_str_eq(g, "ready");
+  af.allocator.free(block, af.allocator.user_data);
+  ck_assert_int_eq(af.live, 0);
+}
+END_TEST
+
 START_TEST(test_mailproto_session_init_sized_versions) {
   typedef struct {
     size_t struct_size;
@@ -1325,6 +1353,7 @@ Suite *suite_core_session(void) {
   Suite *s = suite_create("core_session");
   TCase *tc = tcase_create("plumbing");
   tcase_add_test(tc, test_mailproto_session_copy_sized_versions);
+  tcase_add_test(tc, test_mailproto_session_copy_strings_one_block);
   tcase_add_test(tc, test_mailproto_session_init_sized_versions);
   tcase_add_test(tc, test_mailproto_session_sent_maps_callback_results);
   tcase_add_test(tc, test_mailproto_session_start_enter_states);
