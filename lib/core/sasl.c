@@ -18,6 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/md5.h"
+#include "core/utf8.h"
 
 /* Longest decoded client response: PLAIN's three fields and two NULs, with
  * room for one more byte so an over-long message is seen as such. */
@@ -37,17 +38,21 @@ static int set_challenge(mailproto_sasl *s, const void *raw, size_t len) {
   return MAILPROTO_SASL_CHALLENGE;
 }
 
-/* Copies an identity or password into a NUL-terminated field. A NUL inside
- * would silently shorten the C string ("admin\0junk"), so it is refused. */
+/* Copies an identity or password into a NUL-terminated field, prepared
+ * as every login path prepares it (RFC 4616 2: SASLprep, see
+ * core/utf8.h); sets *out_len when not NULL. A NUL inside would silently
+ * shorten the C string ("admin\0junk"), so it is refused. */
 static int set_field(char *field, const uint8_t *in, size_t len,
-                     int allow_empty) {
+                     int allow_empty, size_t *out_len) {
   if (len > MAILPROTO_SASL_FIELD_MAX)
     return MAILPROTO_ERR_TOO_LONG;
   if ((len == 0 && !allow_empty) || memchr(in, '\0', len))
     return MAILPROTO_ERR_SYNTAX;
-  memcpy(field, in, len);
-  field[len] = '\0';
-  return 0;
+  size_t n;
+  int rc = mailproto_credential_prepare((const char *)in, len, field, &n);
+  if (rc == 0 && out_len)
+    *out_len = n;
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -72,14 +77,13 @@ static int plain_parse(mailproto_sasl *s, const uint8_t *in, size_t len) {
   size_t pw_len = len - zid_len - cid_len - 2;
 
   /* set_field refuses a third NUL, which would land in the password. */
-  int rc = set_field(s->authzid, in, zid_len, 1);
+  int rc = set_field(s->authzid, in, zid_len, 1, NULL);
   if (rc == 0)
-    rc = set_field(s->authcid, cid, cid_len, 0);
+    rc = set_field(s->authcid, cid, cid_len, 0, NULL);
   if (rc == 0)
-    rc = set_field(s->password, pw, pw_len, 0);
+    rc = set_field(s->password, pw, pw_len, 0, &s->password_len);
   if (rc != 0)
     return rc;
-  s->password_len = pw_len;
   return MAILPROTO_SASL_CHECK_PASSWORD;
 }
 
@@ -113,7 +117,7 @@ static int login_start(mailproto_sasl *s, const uint8_t *ir, size_t ir_len,
                        int has_ir) {
   if (has_ir) {
     /* The initial response carries the user name. */
-    int rc = set_field(s->authcid, ir, ir_len, 0);
+    int rc = set_field(s->authcid, ir, ir_len, 0, NULL);
     return rc != 0 ? rc : login_ask_password(s);
   }
   s->step = LOGIN_WAIT_USER;
@@ -124,13 +128,12 @@ static int login_step(mailproto_sasl *s, const uint8_t *in, size_t len) {
   int rc;
   switch (s->step) {
   case LOGIN_WAIT_USER:
-    rc = set_field(s->authcid, in, len, 0);
+    rc = set_field(s->authcid, in, len, 0, NULL);
     return rc != 0 ? rc : login_ask_password(s);
   case LOGIN_WAIT_PASSWORD:
-    rc = set_field(s->password, in, len, 0);
+    rc = set_field(s->password, in, len, 0, &s->password_len);
     if (rc != 0)
       return rc;
-    s->password_len = len;
     return MAILPROTO_SASL_CHECK_PASSWORD;
   default:
     return MAILPROTO_ERR_STATE;
@@ -173,7 +176,7 @@ static int cram_step(mailproto_sasl *s, const uint8_t *in, size_t len) {
   for (size_t i = 0; i < CRAM_DIGEST_HEX; i++)
     if (!is_lower_hex(digest[i]))
       return MAILPROTO_ERR_SYNTAX;
-  int rc = set_field(s->authcid, in, user_len, 0);
+  int rc = set_field(s->authcid, in, user_len, 0, NULL);
   if (rc != 0)
     return rc;
   memcpy(s->digest_hex, digest, CRAM_DIGEST_HEX);

@@ -5,6 +5,8 @@
  */
 #include "core/utf8.h"
 
+#include <string.h>
+
 #include "mailproto/mailproto.h"
 
 size_t mailproto_utf8_decode(const uint8_t *p, size_t len, uint32_t *cp) {
@@ -70,11 +72,23 @@ static int in_ranges(uint32_t cp, const cp_range *r, size_t n) {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Whether the whole of in[0..len) is UTF-8. */
+static int utf8_valid(const char *in, size_t len) {
+  const uint8_t *p = (const uint8_t *)in;
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t n = mailproto_utf8_decode(p + i, len - i, &cp);
+    if (n == 0)
+      return 0;
+    i += n;
+  }
+  return 1;
+}
+
 /* B.1: commonly mapped to nothing. */
 static const cp_range map_to_nothing[] = {
-    {0x00AD, 0x00AD}, {0x034F, 0x034F}, {0x1806, 0x1806},
-    {0x180B, 0x180D}, {0x200B, 0x200D}, {0x2060, 0x2060},
-    {0xFE00, 0xFE0F}, {0xFEFF, 0xFEFF},
+    {0x00AD, 0x00AD}, {0x034F, 0x034F}, {0x1806, 0x1806}, {0x180B, 0x180D},
+    {0x200B, 0x200D}, {0x2060, 0x2060}, {0xFE00, 0xFE0F}, {0xFEFF, 0xFEFF},
 };
 
 /* C.1.2: non-ASCII space characters, mapped to SPACE (U+200B is in B.1,
@@ -90,12 +104,12 @@ static const cp_range non_ascii_space[] = {
  * non-characters U+nFFFE..U+nFFFF of the planes above 0 are tested
  * apart.) */
 static const cp_range prohibited[] = {
-    {0x0000, 0x001F},   {0x007F, 0x009F},   {0x0340, 0x0341},
-    {0x06DD, 0x06DD},   {0x070F, 0x070F},   {0x180E, 0x180E},
-    {0x200C, 0x200F},   {0x2028, 0x202E},   {0x2060, 0x2063},
-    {0x206A, 0x206F},   {0x2FF0, 0x2FFB},   {0xD800, 0xF8FF},
-    {0xFDD0, 0xFDEF},   {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFF},
-    {0x1D173, 0x1D17A}, {0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+    {0x0000, 0x001F},    {0x007F, 0x009F},   {0x0340, 0x0341},
+    {0x06DD, 0x06DD},    {0x070F, 0x070F},   {0x180E, 0x180E},
+    {0x200C, 0x200F},    {0x2028, 0x202E},   {0x2060, 0x2063},
+    {0x206A, 0x206F},    {0x2FF0, 0x2FFB},   {0xD800, 0xF8FF},
+    {0xFDD0, 0xFDEF},    {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFF},
+    {0x1D173, 0x1D17A},  {0xE0001, 0xE0001}, {0xE0020, 0xE007F},
     {0xF0000, 0x10FFFF},
 };
 
@@ -103,6 +117,22 @@ static int is_prohibited(uint32_t cp) {
   if ((cp & 0xFFFEu) == 0xFFFEu) /* C.4: U+nFFFE and U+nFFFF */
     return 1;
   return in_ranges(cp, prohibited, COUNT(prohibited));
+}
+
+int mailproto_credential_prepare(const char *in, size_t len, char *out,
+                                 size_t *out_len) {
+  int ascii = 1;
+  for (size_t i = 0; i < len && ascii; i++)
+    ascii = (unsigned char)in[i] < 0x80;
+  if (ascii || !utf8_valid(in, len)) {
+    memcpy(out, in, len);
+    *out_len = len;
+  } else if (mailproto_saslprep(in, len, out, out_len) != 0) {
+    out[0] = '\0';
+    return MAILPROTO_ERR_SYNTAX;
+  }
+  out[*out_len] = '\0';
+  return len > 0 && *out_len == 0 ? MAILPROTO_ERR_SYNTAX : 0;
 }
 
 int mailproto_saslprep(const char *in, size_t len, char *out, size_t *out_len) {

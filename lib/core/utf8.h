@@ -26,4 +26,14 @@ size_t mailproto_utf8_decode(const uint8_t *p, size_t len, uint32_t *cp);
  * input that is not UTF-8 or holds a prohibited character. */
 int mailproto_saslprep(const char *in, size_t len, char *out, size_t *out_len);
 
+/* A user name or password as every login path prepares it: UTF-8 beyond
+ * ASCII through mailproto_saslprep(); ASCII, and bytes that are not UTF-8
+ * (a legacy 8-bit credential the store may know as it is), copied
+ * unchanged. `out` has room for `len` bytes and a NUL, which is added.
+ * Returns 0, or MAILPROTO_ERR_SYNTAX for a prohibited character or when
+ * something non-empty prepares to nothing (RFC 4616 2: "if preparation
+ * fails or results in an empty string, verification SHALL fail"). */
+int mailproto_credential_prepare(const char *in, size_t len, char *out,
+                                 size_t *out_len);
+
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/utf8.h"
 #include "imap/imap_internal.h"
 #include "store/store_call.h"
 
@@ -230,19 +231,29 @@ int mailproto_imap_cmd_login(mailproto_imap *s) {
   /* RFC 3501 6.2.3 and 7.2.1 (LOGINDISABLED). */
   if (!plaintext_allowed(s))
     return mailproto_imap_done(s, "NO", "PRIVACYREQUIRED", PLAINTEXT_REFUSED);
+  /* Prepared as every login path prepares them (core/utf8.h). */
+  char name[MAILPROTO_SASL_FIELD_MAX + 1];
+  char password[MAILPROTO_SASL_FIELD_MAX + 1];
+  size_t name_len, password_len;
   if (user->len == 0 || user->len > MAILPROTO_SASL_FIELD_MAX ||
-      pass->len > MAILPROTO_SASL_FIELD_MAX) {
+      pass->len > MAILPROTO_SASL_FIELD_MAX ||
+      mailproto_credential_prepare(user->data, user->len, name, &name_len) !=
+          0 ||
+      mailproto_credential_prepare(pass->data, pass->len, password,
+                                   &password_len) != 0) {
+    mailproto_secure_zero(password, sizeof password);
     mailproto_reply_clear(&s->reply, &s->alloc);
     return login_failed(s, "AUTHENTICATIONFAILED", "Authentication failed");
   }
-  int rc = login_new(s, user->data, user->len);
-  if (rc != 0)
-    return rc;
-  return mailproto_imap_after_op(s, IMAP_OP_AUTHENTICATE,
+  int rc = login_new(s, name, name_len);
+  if (rc == 0)
+    rc = mailproto_imap_after_op(s, IMAP_OP_AUTHENTICATE,
                                  mailproto_store_call_authenticate(
                                      &s->store, &s->io.op, IMAP_OP_AUTHENTICATE,
-                                     "", s->login->user, pass->data, pass->len,
+                                     "", s->login->user, password, password_len,
                                      &s->login->account));
+  mailproto_secure_zero(password, sizeof password);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -173,8 +173,6 @@ static int opened(mailproto_pop3 *s, int rc) {
                                (unsigned long long)d->size);
 }
 
-static int prepare(const char *in, size_t len, char *out, size_t *out_len);
-
 /* RFC 1939 7: MD5 over the greeting's timestamp and the shared secret,
  * compared in constant time. RFC 6856 2.2: the secret is SASLprep'd as a
  * stored string first. */
@@ -185,7 +183,8 @@ static int apop_matches(const mailproto_pop3 *s) {
   char hex[2 * MAILPROTO_MD5_DIGEST_LEN + 1];
   char secret[MAILPROTO_SECRET_MAX + 1];
   size_t secret_len;
-  if (prepare(l->secret, l->secret_len, secret, &secret_len) != 0) {
+  if (mailproto_credential_prepare(l->secret, l->secret_len, secret,
+                                   &secret_len) != 0) {
     mailproto_secure_zero(secret, sizeof secret);
     return 0;
   }
@@ -245,24 +244,6 @@ int mailproto_pop3_auth_done(mailproto_pop3 *s, int kind, int rc) {
 /* USER, PASS, APOP                                                    */
 /* ------------------------------------------------------------------ */
 
-/* RFC 6856 2.2: SASLprep for UTF-8 user names and passwords (the parts
- * core/utf8.h does); ASCII is copied as it is. `out` has room for len
- * bytes and a NUL. Returns 0 or MAILPROTO_ERR_SYNTAX. */
-static int prepare(const char *in, size_t len, char *out, size_t *out_len) {
-  int ascii = 1;
-  for (size_t i = 0; i < len && ascii; i++)
-    ascii = (unsigned char)in[i] < 0x80;
-  int rc = 0;
-  if (ascii) {
-    memcpy(out, in, len);
-    *out_len = len;
-  } else {
-    rc = mailproto_saslprep(in, len, out, out_len);
-  }
-  out[rc == 0 ? *out_len : 0] = '\0';
-  return rc == 0 && *out_len > 0 ? 0 : MAILPROTO_ERR_SYNTAX;
-}
-
 int mailproto_pop3_cmd_user(mailproto_pop3 *s, const char *arg, size_t len) {
   if (!mailproto_pop3_user_pass_usable(s))
     return mailproto_pop3_err(s, PLAINTEXT_REFUSED);
@@ -270,7 +251,7 @@ int mailproto_pop3_cmd_user(mailproto_pop3 *s, const char *arg, size_t len) {
   size_t user_len;
   if (len > MAILPROTO_SASL_FIELD_MAX ||
       !mailproto_pop3_text_ok(s, arg, len, 0) ||
-      prepare(arg, len, user, &user_len) != 0)
+      mailproto_credential_prepare(arg, len, user, &user_len) != 0)
     return mailproto_pop3_bad(s, "Syntax error");
   mailproto_mem_free(&s->alloc, s->user_arg);
   s->user_arg = mailproto_mem_strndup(&s->alloc, user, user_len);
@@ -291,7 +272,7 @@ int mailproto_pop3_cmd_pass(mailproto_pop3 *s, const char *arg, size_t len) {
   size_t password_len;
   if (len > MAILPROTO_SASL_FIELD_MAX ||
       !mailproto_pop3_text_ok(s, arg, len, 1) ||
-      prepare(arg, len, password, &password_len) != 0) {
+      mailproto_credential_prepare(arg, len, password, &password_len) != 0) {
     mailproto_secure_zero(password, sizeof password);
     mailproto_pop3_auth_reset(s);
     return mailproto_pop3_bad(s, "Syntax error");
@@ -300,12 +281,11 @@ int mailproto_pop3_cmd_pass(mailproto_pop3 *s, const char *arg, size_t len) {
   mailproto_mem_free(&s->alloc, s->user_arg);
   s->user_arg = NULL;
   if (rc == 0)
-    rc = mailproto_pop3_after_op(
-        s, POP3_OP_AUTHENTICATE,
-        mailproto_store_call_authenticate(&s->store, &s->io.op,
-                                          POP3_OP_AUTHENTICATE, "",
-                                          s->login->user, password,
-                                          password_len, &s->login->account));
+    rc = mailproto_pop3_after_op(s, POP3_OP_AUTHENTICATE,
+                                 mailproto_store_call_authenticate(
+                                     &s->store, &s->io.op, POP3_OP_AUTHENTICATE,
+                                     "", s->login->user, password, password_len,
+                                     &s->login->account));
   mailproto_secure_zero(password, sizeof password);
   return rc;
 }
@@ -329,7 +309,7 @@ int mailproto_pop3_cmd_apop(mailproto_pop3 *s, const char *args, size_t len) {
     return mailproto_pop3_bad(s, "Syntax error");
   char user[MAILPROTO_SASL_FIELD_MAX + 1];
   size_t user_len;
-  if (prepare(args, name_len, user, &user_len) != 0)
+  if (mailproto_credential_prepare(args, name_len, user, &user_len) != 0)
     return mailproto_pop3_bad(s, "Syntax error");
   int rc = login_new(s, user, user_len);
   if (rc != 0)

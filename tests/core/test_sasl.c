@@ -97,6 +97,41 @@ START_TEST(test_sasl_start_plain_rfc4616_example2) {
 }
 END_TEST
 
+/* RFC 4616 2: the presented identity and password are prepared with
+ * SASLprep before they are verified (core/utf8.h: mapping and prohibited
+ * output); bytes that are not UTF-8 are kept as they are. */
+START_TEST(test_sasl_start_plain_prepares_credentials) {
+  mailproto_sasl *s = new_engine();
+  /* SOFT HYPHEN goes, NO-BREAK SPACE becomes SPACE. */
+  ck_assert_int_eq(
+      start_ir(s, "PLAIN", S("\0j\xc3\xb6\xc2\xadrg\0pass\xc2\xa0word")),
+      MAILPROTO_SASL_CHECK_PASSWORD);
+  ck_assert_str_eq(s->authcid, "j\xc3\xb6rg");
+  ck_assert_str_eq(s->password, "pass word");
+  ck_assert_uint_eq(s->password_len, 9);
+  /* Latin-1, not UTF-8: as it is. */
+  ck_assert_int_eq(start_ir(s, "PLAIN", S("\0j\xf6rg\0p\xe4ss")),
+                   MAILPROTO_SASL_CHECK_PASSWORD);
+  ck_assert_str_eq(s->authcid, "j\xf6rg");
+  ck_assert_str_eq(s->password, "p\xe4ss");
+  /* Prohibited output (a bidi mark), and a name that maps to nothing. */
+  ck_assert_int_eq(start_ir(s, "PLAIN", S("\0tim\0pw\xe2\x80\x8e")),
+                   MAILPROTO_ERR_SYNTAX);
+  assert_wiped(s);
+  ck_assert_int_eq(start_ir(s, "PLAIN", S("\0\xc2\xad\0pw")),
+                   MAILPROTO_ERR_SYNTAX);
+  assert_wiped(s);
+  /* LOGIN prepares both fields too. */
+  ck_assert_int_eq(start_ir(s, "LOGIN", S("zo\xc3\xab")),
+                   MAILPROTO_SASL_CHALLENGE);
+  ck_assert_int_eq(step_raw(s, S("k\xe3\x80\x80" "ey")),
+                   MAILPROTO_SASL_CHECK_PASSWORD);
+  ck_assert_str_eq(s->password, "k ey");
+  ck_assert_uint_eq(s->password_len, 4);
+  mailproto_sasl_free(s);
+}
+END_TEST
+
 static const struct {
   const char *raw;
   size_t len;
@@ -704,6 +739,7 @@ Suite *suite_core_sasl(void) {
   TCase *tc = tcase_create("sasl");
   tcase_add_test(tc, test_sasl_step_plain_rfc4616_example1);
   tcase_add_test(tc, test_sasl_start_plain_rfc4616_example2);
+  tcase_add_test(tc, test_sasl_start_plain_prepares_credentials);
   tcase_add_loop_test(tc, test_sasl_step_plain_malformed, 0, PLAIN_BAD_COUNT);
   tcase_add_test(tc, test_sasl_start_plain_field_limits);
   tcase_add_test(tc, test_sasl_step_oversized_response);
