@@ -48,13 +48,11 @@ static int entry_name(const md_folder *f, uint32_t uid, char *out,
   return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* The folder of a handle when `uid` is one of its live messages. */
+/* The folder of a handle when `uid` is one of its live messages (under
+ * the UIDVALIDITY the entry names use). */
 static md_msg *live(md_handle *h, uint32_t uid, md_folder **out) {
-  md_folder *f = h->f;
-  if (h->detached || f->gone)
-    return NULL;
-  *out = f;
-  return mailproto_maildir_find(f, uid);
+  *out = h->f;
+  return mailproto_maildir_handle_msg(h, uid);
 }
 
 /* The identity line of message m's file as it is now; its length, or 0
@@ -216,6 +214,13 @@ int mailproto_maildir_hook_cache_put(void *ctx, void *mailbox, uint32_t uid,
     rc = mailproto_maildir_errno(errno);
   if (rc != 0 && fd >= 0)
     (void)mailproto_maildir_unlink(s, tmp);
+  /* Another process may have expunged the message meanwhile: it removes
+   * the file, then the entry, which may have been before ours was in
+   * place. The file gone now, the entry goes too, or nothing would. */
+  if (rc == 0 && identity(f, m, id) == 0) {
+    (void)unlinkat(dfd, name, 0);
+    rc = MAILPROTO_ERR_NOT_FOUND;
+  }
   close(dfd);
   return rc;
 }

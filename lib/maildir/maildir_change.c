@@ -62,6 +62,15 @@ static int rename_flags(mailproto_maildir *s, md_folder *f, md_msg *m,
   return mailproto_maildir_rename_msg(s, f, m, name, 0, odd);
 }
 
+/* Whether h's UIDs still name the folder's messages, checked after the
+ * refresh under the folder's lock: after a rebuild under another
+ * UIDVALIDITY the same numbers name other messages, and a handle that has
+ * not synced since changes nothing (as when its mailbox is gone; its
+ * next sync reports its messages expunged). */
+static int uids_current(const md_handle *h) {
+  return !h->f->gone && h->f->uidvalidity == h->uidvalidity;
+}
+
 int mailproto_maildir_hook_set_flags(void *ctx, mailproto_op *op, void *mailbox,
                                      const mailproto_uid_range *ranges,
                                      size_t range_count,
@@ -99,7 +108,7 @@ int mailproto_maildir_hook_set_flags(void *ctx, mailproto_op *op, void *mailbox,
   if (rc == 0)
     rc = mailproto_maildir_kw_plan(f, &plan, keywords, keyword_count,
                                    mode != MAILPROTO_FLAGS_REMOVE, 0, &mask);
-  if (rc == 0)
+  if (rc == 0 && uids_current(h))
     rc = select_uids(s, f, &set, UINT32_MAX, &sel);
   /* Who fails UNCHANGEDSINCE is reported before anything changes; a
    * message that passes gets a new mod-sequence even if its flags stay
@@ -278,7 +287,7 @@ int mailproto_maildir_hook_expunge(void *ctx, mailproto_op *op, void *mailbox,
   }
   uid_list sel = {NULL, 0, 0}, del = {NULL, 0, 0};
   rc = mailproto_maildir_refresh(s, f, MD_REFRESH_INDEX_ONLY);
-  if (rc == 0)
+  if (rc == 0 && uids_current(h))
     rc = select_uids(s, f, &set, UINT32_MAX, &sel);
   for (size_t i = 0; rc == 0 && i < sel.n; i++) {
     const md_msg *m = mailproto_maildir_find(f, sel.v[i]);
@@ -535,7 +544,7 @@ int mailproto_maildir_hook_copy(void *ctx, mailproto_op *op, void *mailbox,
       (rc = lock_both(s, src, j.dst)) == 0) {
     /* Copies within one mailbox land above UIDNEXT and are no sources. */
     rc = mailproto_maildir_refresh(s, src, MD_REFRESH_INDEX_ONLY);
-    if (rc == 0)
+    if (rc == 0 && uids_current(h))
       rc = select_uids(s, src, &set, src->uidnext, &j.uids);
     if (rc == 0)
       rc = copy_run(&j, op, move, dest_uidvalidity);

@@ -6,7 +6,18 @@
 
 #include "maildir/maildir_internal.h"
 
+static void bury(mailproto_maildir *s, md_folder *f);
+
 void mailproto_maildir_folder_reset(md_folder *f) {
+  /* The index is read whole again (another process wrote it anew, or it
+   * was rebuilt under a new UIDVALIDITY): every message leaves msgs here
+   * and gets a grave as in a compaction, or message_get could not answer
+   * for those the handles' next sync reports expunged. Graves of messages
+   * the index still holds cost memory only until every handle has synced
+   * (message_get finds them live). */
+  for (size_t i = 0; i < f->count; i++)
+    f->msgs[i].state |= MD_GONE;
+  bury(f->store, f);
   f->count = 0;
   f->pool_len = f->pool_garbage = 0;
   f->seen = f->deleted = f->in_new = 0;

@@ -492,6 +492,13 @@ void mailproto_maildir_message_base(mailproto_maildir *s, uint64_t psize,
 int mailproto_maildir_copy_file(mailproto_maildir *s, const char *from,
                                 const char *to, int64_t date);
 
+/* ---- maildir_open.c ---- */
+
+/* Live message `uid` of h's folder as h knows it, or NULL: none after the
+ * folder went away or was rebuilt under another UIDVALIDITY (until h's
+ * sync tells it so, its UIDs are those of before). */
+md_msg *mailproto_maildir_handle_msg(const md_handle *h, uint32_t uid);
+
 /* ---- maildir_cache.c ---- */
 
 /* Removes the cache entry of an expunged message (best effort). */

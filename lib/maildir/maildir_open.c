@@ -93,6 +93,39 @@ static int known(const md_handle *h, uint32_t uid) {
   return lo < h->known_count && h->known[lo] == uid;
 }
 
+md_msg *mailproto_maildir_handle_msg(const md_handle *h, uint32_t uid) {
+  const md_folder *f = h->f;
+  /* Under another UIDVALIDITY (the index was rebuilt) a UID names another
+   * message than the one this handle knows by it. */
+  if (h->detached || f->gone || f->uidvalidity != h->uidvalidity)
+    return NULL;
+  return mailproto_maildir_find(f, uid);
+}
+
+/* What the folder still keeps of message `uid`, which h knew and which is
+ * no longer one of its live messages: its grave, or, when the folder went
+ * away, its entry in the folder's last view (no longer changed). */
+static int last_known(const md_handle *h, uint32_t uid, md_tomb *out) {
+  const md_folder *f = h->f;
+  if (h->detached || !known(h, uid))
+    return 0;
+  const md_tomb *t =
+      mailproto_maildir_tomb_find(f->graves, f->grave_count, uid);
+  if (t) {
+    *out = *t;
+    return 1;
+  }
+  const md_msg *m = f->gone ? mailproto_maildir_find(f, uid) : NULL;
+  if (!m)
+    return 0;
+  out->uid = uid;
+  out->tz = m->tz;
+  out->vsize = m->vsize;
+  out->psize = m->psize;
+  out->date = m->date;
+  return 1;
+}
+
 /* From the folder view this process keeps (no disk access): a message
  * removed by another program is found until a sync notices it. */
 int mailproto_maildir_hook_message_get(void *ctx, void *mailbox, uint32_t uid,
@@ -100,18 +133,17 @@ int mailproto_maildir_hook_message_get(void *ctx, void *mailbox, uint32_t uid,
   const md_handle *h = mailbox;
   if (!ctx || !h || !info || info->struct_size < sizeof *info)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  const md_folder *f = h->f;
-  const md_msg *m =
-      h->detached || f->gone ? NULL : mailproto_maildir_find(f, uid);
+  const md_msg *m = mailproto_maildir_handle_msg(h, uid);
   if (m) {
     fill_info(h, m, UINT32_MAX, info);
     return 0;
   }
   /* Expunged, and reported so by the last sync, or gone since and known
    * to this handle: sizes and date only. */
+  md_tomb left;
   const md_tomb *t = mailproto_maildir_tomb_find(h->tombs, h->tomb_count, uid);
-  if (!t && !h->detached && known(h, uid))
-    t = mailproto_maildir_tomb_find(f->graves, f->grave_count, uid);
+  if (!t && last_known(h, uid, &left))
+    t = &left;
   if (!t)
     return MAILPROTO_ERR_NOT_FOUND;
   mailproto_store_message_base(info, uid, t->vsize, t->psize, t->date, t->tz);
@@ -303,14 +335,38 @@ void mailproto_maildir_hook_close(void *ctx, void *mailbox) {
   mailproto_maildir_folder_put(s, f);
 }
 
+/* This sync's expunges replace the last one's as the handle's tombs. */
+static void set_tombs(mailproto_maildir *s, md_handle *h, md_tomb *tombs,
+                      size_t count) {
+  mailproto_mem_free(&s->alloc, h->tombs);
+  if (!count) {
+    mailproto_mem_free(&s->alloc, tombs);
+    tombs = NULL;
+  }
+  h->tombs = tombs;
+  h->tomb_count = count;
+}
+
 /* The folder went away or was rebuilt: every known message is gone, and
- * nothing new will come through this handle. */
-static int detach(mailproto_op *op, md_handle *h) {
+ * nothing new will come through this handle. What is left of them
+ * becomes its tombs, as after any sync that reports expunges (best
+ * effort: NOMEM, none). */
+static int detach(mailproto_maildir *s, mailproto_op *op, md_handle *h) {
+  md_tomb *tombs =
+      h->known_count ? mailproto_mem_reallocarray(&s->alloc, NULL,
+                                                  h->known_count, sizeof *tombs)
+                     : NULL;
+  size_t n = 0;
   for (size_t i = 0; i < h->known_count; i++) {
     int rc = mailproto_op_add_expunged(op, h->known[i]);
-    if (rc != 0)
+    if (rc != 0) {
+      mailproto_mem_free(&s->alloc, tombs);
       return rc;
+    }
+    if (tombs && last_known(h, h->known[i], &tombs[n]))
+      n++;
   }
+  set_tombs(s, h, tombs, n);
   h->known_count = 0;
   h->recent_count = 0;
   h->detached = 1;
@@ -325,6 +381,7 @@ int mailproto_maildir_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   md_folder *f = h->f;
   int rc = 0, rw = !(h->flags & MAILPROTO_OPEN_READONLY), locked = 0;
+  int was_detached = h->detached;
   if (!h->detached && !f->gone) {
     if (rw && (rc = mailproto_maildir_folder_lock(s, f)) == 0)
       locked = 1;
@@ -334,12 +391,16 @@ int mailproto_maildir_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
       rc = 0;
   }
   if (rc == 0 && !h->detached && (f->gone || f->uidvalidity != h->uidvalidity))
-    rc = detach(op, h);
+    rc = detach(s, op, h);
+  else if (rc == 0 && was_detached)
+    set_tombs(s, h, NULL, 0); /* the detaching sync was the last one */
   if (rc != 0 || h->detached) {
     if (locked)
       mailproto_maildir_folder_unlock(s, f);
-    if (rc == 0)
+    if (rc == 0) {
+      mailproto_maildir_graves_trim(s, f);
       mailproto_maildir_fill_status(f, h, status);
+    }
     return rc;
   }
 
@@ -400,18 +461,15 @@ int mailproto_maildir_hook_sync(void *ctx, mailproto_op *op, void *mailbox,
       mailproto_maildir_folder_unlock(s, f);
     return rc;
   }
-  if (h->known_gen != f->gen) {
-    /* This sync's expunges replace the last one's. */
-    mailproto_mem_free(&s->alloc, h->tombs);
-    h->tombs = tomb_count ? tombs : NULL;
-    h->tomb_count = tomb_count;
-    if (!tomb_count)
-      mailproto_mem_free(&s->alloc, tombs);
-  } else {
-    mailproto_mem_free(&s->alloc, h->tombs);
-    h->tombs = NULL;
-    h->tomb_count = 0;
+  if (tomb_count && tomb_count < f->grave_count) {
+    /* Graves may be many more (a view read whole again keeps one per
+     * message): keep only what this handle needs (best effort). */
+    md_tomb *fit =
+        mailproto_mem_reallocarray(&s->alloc, tombs, tomb_count, sizeof *tombs);
+    if (fit)
+      tombs = fit;
   }
+  set_tombs(s, h, tombs, tomb_count);
   recent_commit(s, h, from);
   remember(h);
   mailproto_maildir_graves_trim(s, f);
@@ -434,7 +492,7 @@ int mailproto_maildir_hook_read(void *ctx, mailproto_op *op, void *mailbox,
   *data = nothing;
   *len = 0;
   md_folder *f = h->f;
-  if (h->detached || f->gone)
+  if (h->detached || f->gone || f->uidvalidity != h->uidvalidity)
     return uid != 0 && uid < h->known_uidnext ? MAILPROTO_ERR_EXPUNGED
                                               : MAILPROTO_ERR_NOT_FOUND;
   const md_msg *m = mailproto_maildir_find(f, uid);
@@ -452,7 +510,7 @@ int mailproto_maildir_hook_read(void *ctx, mailproto_op *op, void *mailbox,
         int rc = mailproto_maildir_refresh(s, f, 0);
         if (rc != 0 && rc != MAILPROTO_ERR_NOT_FOUND)
           return rc;
-        if (f->gone || !(m = mailproto_maildir_find(f, uid)))
+        if (!(m = mailproto_maildir_handle_msg(h, uid)))
           return MAILPROTO_ERR_EXPUNGED;
       }
       if (mailproto_maildir_msg_path(f, m, path) != 0)

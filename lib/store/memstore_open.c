@@ -525,6 +525,42 @@ int mailproto_memstore_hook_cache_put(void *ctx, void *mailbox, uint32_t uid,
   return 0;
 }
 
+/* The tomb of `uid` if the log holds its expunge with a modseq above
+ * `since`. Each change logs its messages under a modseq of its own, by
+ * ascending UID (and compaction keeps the order), so the log is a series
+ * of sorted runs: a binary search finds where the newest starts and
+ * another looks in it, newest first, rather than a scan of every change
+ * (a session may ask this of every message another one expunged at
+ * once). */
+static const ms_tomb *logged_expunge(const ms_mailbox *mb, uint64_t since,
+                                     uint32_t uid) {
+  size_t end = mb->log_len;
+  while (end > mb->log_start && mb->log[end - 1].modseq > since) {
+    uint64_t modseq = mb->log[end - 1].modseq;
+    size_t lo = mb->log_start, hi = end - 1;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (mb->log[mid].modseq < modseq)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    size_t start = lo;
+    hi = end;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (mb->log[mid].tomb.uid < uid)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    if (lo < end && mb->log[lo].tomb.uid == uid)
+      return mb->log[lo].expunged ? &mb->log[lo].tomb : NULL;
+    end = start;
+  }
+  return NULL;
+}
+
 int mailproto_memstore_hook_message_get(void *ctx, void *mailbox, uint32_t uid,
                                         mailproto_message_info *info) {
   const ms_handle *h = mailbox;
@@ -549,15 +585,10 @@ int mailproto_memstore_hook_message_get(void *ctx, void *mailbox, uint32_t uid,
   }
   const ms_tomb *t =
       lo < h->tomb_count && h->tombs[lo].uid == uid ? &h->tombs[lo] : NULL;
-  /* Expunged since this handle's last sync: in the log, which is in
-   * modseq order (a scan of the changes it has not seen yet). */
-  for (size_t i = mb->log_len; !t && i > mb->log_start; i--) {
-    const ms_change *c = &mb->log[i - 1];
-    if (c->modseq <= h->known_modseq)
-      break;
-    if (c->expunged && c->tomb.uid == uid && uid < h->known_uidnext)
-      t = &c->tomb;
-  }
+  /* Expunged since this handle's last sync, and known to it: in the log
+   * of the changes it has not seen yet. */
+  if (!t && uid < h->known_uidnext)
+    t = logged_expunge(mb, h->known_modseq, uid);
   if (!t)
     return MAILPROTO_ERR_NOT_FOUND;
   mailproto_store_message_base(info, uid, t->size, t->stored, t->date,

@@ -2301,6 +2301,347 @@ START_TEST(test_rename_inbox_keeps_keywords_special_use_persists) {
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* The structure cache and message_get                                 */
+/* ------------------------------------------------------------------ */
+
+/* The entry of `uid` into out (NUL-terminated); returns the code. */
+static int c_cache_get(client *c, void *h, uint32_t uid, char *out,
+                       size_t size) {
+  const uint8_t *data;
+  size_t len;
+  int rc = mailproto_store_call_cache_get(&c->st, h, uid, &data, &len);
+  out[0] = '\0';
+  if (rc == 0) {
+    ck_assert_uint_lt(len, size);
+    memcpy(out, data, len);
+    out[len] = '\0';
+  }
+  return rc;
+}
+
+static int c_cache_put(client *c, void *h, uint32_t uid, const char *text) {
+  return mailproto_store_call_cache_put(&c->st, h, uid, (const uint8_t *)text,
+                                        strlen(text));
+}
+
+static int c_lookup(client *c, void *h, uint32_t uid, uint64_t *size) {
+  mailproto_message_info info;
+  int rc = mailproto_store_call_message_get(&c->st, h, uid, &info);
+  *size = rc == 0 ? info.size : 0;
+  return rc;
+}
+
+/* Whether alice's INBOX has a cache file for uv.uid. */
+static int has_entry(const char *root, uint32_t uv, uint32_t uid) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/alice/mailproto-cache/%lu.%lu", root,
+           (unsigned long)uv, (unsigned long)uid);
+  return access(path, F_OK) == 0;
+}
+
+START_TEST(test_message_get_after_index_rewritten_elsewhere) {
+  /* Another process expunges a message and then writes the index anew
+   * (its records outnumber the messages): this process reads the index
+   * whole again, and must still answer for the expunged message it
+   * reports until the sync after. */
+  char root[256];
+  make_root(root, sizeof root);
+  mailproto_maildir *m1 = open_store(root, 0, NULL);
+  mailproto_maildir *m2 = open_store(root, 0, NULL);
+  client c1, c2;
+  c_init(&c1, m1);
+  c_init(&c2, m2);
+  uint32_t u[3];
+  ck_assert_int_eq(c_append(&c1, c1.alice, "INBOX", "a\r\n", 0, NULL, &u[0]),
+                   0);
+  ck_assert_int_eq(c_append(&c1, c1.alice, "INBOX", "bb\r\n", 0, NULL, &u[1]),
+                   0);
+  ck_assert_int_eq(c_append(&c1, c1.alice, "INBOX", "ccc\r\n", 0, NULL, &u[2]),
+                   0);
+  void *h1 = NULL, *h2 = NULL;
+  ck_assert_int_eq(c_open(&c1, c1.alice, "INBOX", 0, &h1, NULL), 0);
+  ck_assert_int_eq(c_open(&c2, c2.alice, "INBOX", 0, &h2, NULL), 0);
+  ck_assert_int_eq(c_expunge(&c2, h2, u[1], u[1]), 0);
+  char path[512];
+  struct stat before, after;
+  snprintf(path, sizeof path, "%s/alice/mailproto-index", root);
+  ck_assert_int_eq(stat(path, &before), 0);
+  for (int i = 0; i < 600; i++)
+    ck_assert_int_eq(
+        c_flags(&c2, h2, 1, UINT32_MAX,
+                i % 2 ? MAILPROTO_FLAGS_REMOVE : MAILPROTO_FLAGS_ADD,
+                MAILPROTO_FLAG_SEEN, NULL),
+        0);
+  ck_assert_int_eq(stat(path, &after), 0);
+  ck_assert_uint_ne(before.st_ino, after.st_ino); /* written anew */
+  uint64_t size;
+  ck_assert_int_eq(c_sync(&c1, h1, NULL), 0);
+  ck_assert_uint_eq(c1.nexp, 1);
+  ck_assert_uint_eq(c1.exp[0], u[1]);
+  ck_assert_int_eq(c_lookup(&c1, h1, u[1], &size), 0);
+  ck_assert_uint_eq(size, 4);
+  ck_assert_int_eq(c_lookup(&c1, h1, u[2], &size), 0);
+  ck_assert_uint_eq(size, 5);
+  ck_assert_int_eq(c_sync(&c1, h1, NULL), 0);
+  ck_assert_int_eq(c_lookup(&c1, h1, u[1], &size), MAILPROTO_ERR_NOT_FOUND);
+  mailproto_store_call_close(&c1.st, h1);
+  mailproto_store_call_close(&c2.st, h2);
+  mailproto_maildir_free(m1);
+  mailproto_maildir_free(m2);
+  rm_tree(root);
+}
+END_TEST
+
+START_TEST(test_handle_never_sees_uids_of_rebuilt_folder) {
+  /* A damaged index is rebuilt under a new UIDVALIDITY, and the UIDs
+   * start again: UID 1 of the new folder is another message than UID 1
+   * of an open handle that has not synced yet. That handle must not get
+   * its size, its cache entry or its bytes; what it knew, it keeps. */
+  char root[256], path[512], buf[64];
+  make_root(root, sizeof root);
+  mailproto_maildir *m = open_store(root, 0, NULL);
+  client c;
+  c_init(&c, m);
+  uint32_t u1, u2;
+  ck_assert_int_eq(c_append(&c, c.alice, "INBOX", "one\r\n", 0, NULL, &u1), 0);
+  ck_assert_int_eq(
+      c_append(&c, c.alice, "INBOX", "second message\r\n", 0, NULL, &u2), 0);
+  ck_assert_uint_eq(u1, 1);
+  void *h = NULL, *h2 = NULL;
+  mailproto_mailbox_status st, st2;
+  ck_assert_int_eq(c_open(&c, c.alice, "INBOX", 0, &h, &st), 0);
+  ck_assert_int_eq(c_expunge(&c, h, u1, u1), 0);
+  ck_assert_int_eq(c_sync(&c, h, NULL), 0);
+  ck_assert_int_eq(c_sync(&c, h, NULL), 0);
+  snprintf(path, sizeof path, "%s/alice/mailproto-index", root);
+  write_file(path, "damaged\n");
+  ck_assert_int_eq(c_open(&c, c.alice, "INBOX", 0, &h2, &st2), 0);
+  ck_assert_uint_ne(st2.uidvalidity, st.uidvalidity);
+  ck_assert_uint_eq(c.nmsgs, 1);
+  ck_assert_uint_eq(c.msgs[0].uid, 1); /* "second message" again */
+  ck_assert_int_eq(c_cache_put(&c, h2, 1, "entry of the new UID 1"), 0);
+  ck_assert_int_eq(c_cache_get(&c, h2, 1, buf, sizeof buf), 0);
+  /* the old handle: UID 1 was expunged and forgotten */
+  uint64_t size;
+  ck_assert_int_eq(c_lookup(&c, h, 1, &size), MAILPROTO_ERR_NOT_FOUND);
+  ck_assert_int_ne(c_cache_get(&c, h, 1, buf, sizeof buf), 0);
+  ck_assert_int_ne(c_cache_put(&c, h, 1, "wrong"), 0);
+  const uint8_t *data;
+  size_t len;
+  ck_assert_int_eq(
+      mailproto_store_call_read(&c.st, cop(&c), 0, h, 1, 0, 64, &data, &len),
+      MAILPROTO_ERR_EXPUNGED);
+  /* UID 2, which it knew, keeps its size until the sync after the one
+   * that reports it expunged */
+  for (int pass = 0; pass < 2; pass++) {
+    ck_assert_int_eq(c_lookup(&c, h, u2, &size), 0);
+    ck_assert_uint_eq(size, 16);
+    ck_assert_int_eq(c_sync(&c, h, NULL), 0);
+    ck_assert_uint_eq(c.nexp, pass == 0 ? 1 : 0);
+  }
+  ck_assert_int_eq(c_lookup(&c, h, u2, &size), MAILPROTO_ERR_NOT_FOUND);
+  ck_assert_int_eq(c_cache_get(&c, h2, 1, buf, sizeof buf), 0);
+  ck_assert_str_eq(buf, "entry of the new UID 1");
+  mailproto_store_call_close(&c.st, h2);
+  mailproto_store_call_close(&c.st, h);
+  mailproto_maildir_free(m);
+  rm_tree(root);
+}
+END_TEST
+
+/* The same rebuild seen by the changing hooks: a handle that has not
+ * synced since must not flag, expunge, copy or move the new folder's
+ * messages that now carry its old UIDs (they are other messages, or the
+ * same ones under new UIDs); like a mailbox gone, it changes nothing and
+ * its next sync reports its messages expunged. */
+START_TEST(test_stale_handle_changes_nothing_after_rebuild) {
+  char root[256], path[512];
+  make_root(root, sizeof root);
+  mailproto_maildir *m = open_store(root, 0, NULL);
+  client c;
+  c_init(&c, m);
+  ck_assert_int_eq(c_create(&c, c.alice, "Other"), 0);
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(c_append(&c, c.alice, "INBOX", "text\r\n", 0, NULL, NULL),
+                     0);
+  void *h = NULL, *h2 = NULL;
+  mailproto_mailbox_status st, st2;
+  ck_assert_int_eq(c_open(&c, c.alice, "INBOX", 0, &h, &st), 0);
+  snprintf(path, sizeof path, "%s/alice/mailproto-index", root);
+  write_file(path, "damaged\n");
+  ck_assert_int_eq(c_open(&c, c.alice, "INBOX", 0, &h2, &st2), 0);
+  ck_assert_uint_ne(st2.uidvalidity, st.uidvalidity);
+
+  ck_assert_int_eq(c_flags(&c, h, 1, 2, MAILPROTO_FLAGS_ADD,
+                           MAILPROTO_FLAG_FLAGGED | MAILPROTO_FLAG_DELETED,
+                           "$Stale"),
+                   0);
+  ck_assert_int_eq(c_expunge(&c, h, 1, 2), 0);
+  mailproto_uid_range all = {1, 2};
+  uint32_t uv = 0;
+  for (int move = 0; move < 2; move++)
+    ck_assert_int_eq(mailproto_store_call_copy(&c.st, cop(&c), 0, h, &all, 1,
+                                               "Other", move, &uv),
+                     0);
+  ck_assert_uint_eq(c_status(&c, c.alice, "Other").messages, 0);
+  ck_assert_uint_eq(c_status(&c, c.alice, "INBOX").messages, 2);
+  /* A fresh look at INBOX: both messages, neither flagged. */
+  void *h3 = NULL;
+  c.nmsgs = 0;
+  ck_assert_int_eq(c_open(&c, c.alice, "INBOX", 0, &h3, NULL), 0);
+  ck_assert_uint_eq(c.nmsgs, 2);
+  for (size_t i = 0; i < 2; i++) {
+    ck_assert_uint_eq(c.msgs[i].flags, 0);
+    ck_assert_uint_eq(c.msgs[i].keywords, 0);
+  }
+  /* The stale handle learns that its messages are gone. */
+  c.nexp = 0;
+  ck_assert_int_eq(c_sync(&c, h, NULL), 0);
+  ck_assert_uint_eq(c.nexp, 2);
+  mailproto_store_call_close(&c.st, h3);
+  mailproto_store_call_close(&c.st, h2);
+  mailproto_store_call_close(&c.st, h);
+  mailproto_maildir_free(m);
+  rm_tree(root);
+}
+END_TEST
+
+/* Another process expunges the message while this one writes its cache
+ * entry: at the first file this store creates for the entry. */
+typedef struct race {
+  client *other;
+  void *h;
+  uint32_t uid;
+  int done;
+} race;
+
+static int expunge_meanwhile(void *arg, const char *call) {
+  race *r = arg;
+  if (!r->done && strcmp(call, "open") == 0) {
+    r->done = 1;
+    ck_assert_int_eq(c_expunge(r->other, r->h, r->uid, r->uid), 0);
+  }
+  return 0;
+}
+
+START_TEST(test_cache_put_racing_expunge_leaves_no_entry) {
+  char root[256], buf[64];
+  make_root(root, sizeof root);
+  mailproto_maildir *m1 = open_store(root, 0, NULL);
+  mailproto_maildir *m2 = open_store(root, 0, NULL);
+  client c1, c2;
+  c_init(&c1, m1);
+  c_init(&c2, m2);
+  uint32_t u1, u2;
+  ck_assert_int_eq(c_append(&c1, c1.alice, "INBOX", "one\r\n", 0, NULL, &u1),
+                   0);
+  ck_assert_int_eq(c_append(&c1, c1.alice, "INBOX", "two\r\n", 0, NULL, &u2),
+                   0);
+  void *h1 = NULL, *h2 = NULL;
+  mailproto_mailbox_status st;
+  ck_assert_int_eq(c_open(&c1, c1.alice, "INBOX", 0, &h1, &st), 0);
+  ck_assert_int_eq(c_open(&c2, c2.alice, "INBOX", 0, &h2, NULL), 0);
+  /* the cache directory exists already: the first file made is the
+   * entry's */
+  ck_assert_int_eq(c_cache_put(&c2, h2, u2, "two's entry"), 0);
+  race r = {&c1, h1, u1, 0};
+  mailproto_maildir_set_fault(m2, expunge_meanwhile, &r);
+  (void)c_cache_put(&c2, h2, u1, "one's entry");
+  mailproto_maildir_set_fault(m2, NULL, NULL);
+  ck_assert(r.done);
+  /* the expunge removed the message's entry before this one was in
+   * place: the writer must not leave it behind */
+  ck_assert(!has_entry(root, st.uidvalidity, u1));
+  ck_assert(has_entry(root, st.uidvalidity, u2));
+  ck_assert_int_eq(c_cache_get(&c2, h2, u2, buf, sizeof buf), 0);
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s/alice", root);
+  ck_assert_uint_eq(count_files(tmp, "tmp"), 0);
+  mailproto_store_call_close(&c1.st, h1);
+  mailproto_store_call_close(&c2.st, h2);
+  mailproto_maildir_free(m1);
+  mailproto_maildir_free(m2);
+  rm_tree(root);
+}
+END_TEST
+
+START_TEST(test_cache_hostile_entries_only_miss) {
+  /* Whoever can write the folder may put anything in the cache
+   * directory: the store never follows a link, blocks, reads without
+   * bound or fails a lookup for it; a miss is all it costs. */
+  char root[256], dir[512], path[1024], other[600], buf[64];
+  make_root(root, sizeof root);
+  mailproto_maildir *m = open_store(root, 0, NULL);
+  client c;
+  c_init(&c, m);
+  uint32_t u1;
+  ck_assert_int_eq(c_append(&c, c.alice, "INBOX", "one\r\n", 0, NULL, &u1), 0);
+  void *h = NULL;
+  mailproto_mailbox_status st;
+  ck_assert_int_eq(c_open(&c, c.alice, "INBOX", 0, &h, &st), 0);
+  ck_assert_int_eq(c_cache_put(&c, h, u1, "good"), 0);
+  ck_assert_int_eq(c_cache_get(&c, h, u1, buf, sizeof buf), 0);
+  ck_assert_str_eq(buf, "good");
+  snprintf(dir, sizeof dir, "%s/alice/mailproto-cache", root);
+  snprintf(path, sizeof path, "%s/%lu.%lu", dir, (unsigned long)st.uidvalidity,
+           (unsigned long)u1);
+  snprintf(other, sizeof other, "%s/alice/elsewhere", root);
+  /* a valid entry behind a symlink */
+  ck_assert_int_eq(rename(path, other), 0);
+  ck_assert_int_eq(symlink(other, path), 0);
+  ck_assert_int_ne(c_cache_get(&c, h, u1, buf, sizeof buf), 0);
+  /* a FIFO nobody writes to */
+  ck_assert_int_eq(unlink(path), 0);
+  ck_assert_int_eq(mkfifo(path, 0600), 0);
+  ck_assert_int_ne(c_cache_get(&c, h, u1, buf, sizeof buf), 0);
+  /* garbage, a torn identity line, a huge file */
+  static const char *const junk[] = {"", "MPC1", "MPC1 1 2 3.4 x\ngood",
+                                     "\0\0\0", NULL};
+  for (int i = 0; junk[i]; i++) {
+    (void)unlink(path);
+    write_file(path, junk[i]);
+    ck_assert_int_ne(c_cache_get(&c, h, u1, buf, sizeof buf), 0);
+  }
+  ck_assert_int_eq(truncate(path, (off_t)1 << 40), 0);
+  ck_assert_int_ne(c_cache_get(&c, h, u1, buf, sizeof buf), 0);
+  /* a put replaces any of it */
+  ck_assert_int_eq(c_cache_put(&c, h, u1, "again"), 0);
+  ck_assert_int_eq(c_cache_get(&c, h, u1, buf, sizeof buf), 0);
+  ck_assert_str_eq(buf, "again");
+  /* the directory itself a symlink: nothing is read or written there */
+  char moved[600];
+  snprintf(moved, sizeof moved, "%s/alice/moved-cache", root);
+  ck_assert_int_eq(rename(dir, moved), 0);
+  ck_assert_int_eq(symlink(moved, dir), 0);
+  ck_assert_int_ne(c_cache_get(&c, h, u1, buf, sizeof buf), 0);
+  ck_assert_int_ne(c_cache_put(&c, h, u1, "through the link"), 0);
+  ck_assert_int_eq(c_cache_put(&c, h, u1, ""), 0); /* a drop never fails */
+  snprintf(path, sizeof path, "%s/%lu.%lu", moved,
+           (unsigned long)st.uidvalidity, (unsigned long)u1);
+  char text[1024];
+  ck_assert_uint_gt(read_text(path, text, sizeof text), 0);
+  ck_assert_ptr_nonnull(strstr(text, "again"));
+  /* an unwritable folder: puts fail, reads of the message go on */
+  ck_assert_int_eq(unlink(dir), 0);
+  ck_assert_int_eq(rename(moved, dir), 0);
+  if (geteuid() != 0) {
+    ck_assert_int_eq(chmod(dir, 0500), 0);
+    ck_assert_int_ne(c_cache_put(&c, h, u1, "cannot"), 0);
+    ck_assert_int_eq(c_cache_get(&c, h, u1, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "again");
+    ck_assert_int_eq(chmod(dir, 0700), 0);
+  }
+  ck_assert_uint_eq(c_read(&c, h, u1, buf, sizeof buf), 5);
+  char tmpdir[600];
+  snprintf(tmpdir, sizeof tmpdir, "%s/alice", root);
+  ck_assert_uint_eq(count_files(tmpdir, "tmp"), 0);
+  mailproto_store_call_close(&c.st, h);
+  mailproto_maildir_free(m);
+  rm_tree(root);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 Suite *suite_store_maildir(void) {
   static int direct = 0, deferred = 1;
@@ -2366,5 +2707,14 @@ Suite *suite_store_maildir(void) {
   tcase_add_test(misc, test_set_flags_compacts_index_other_views_follow);
   tcase_add_test(misc, test_rename_inbox_keeps_keywords_special_use_persists);
   suite_add_tcase(s, misc);
+
+  TCase *cache = tcase_create("maildir cache and lookup");
+  tcase_set_timeout(cache, 120);
+  tcase_add_test(cache, test_message_get_after_index_rewritten_elsewhere);
+  tcase_add_test(cache, test_handle_never_sees_uids_of_rebuilt_folder);
+  tcase_add_test(cache, test_stale_handle_changes_nothing_after_rebuild);
+  tcase_add_test(cache, test_cache_put_racing_expunge_leaves_no_entry);
+  tcase_add_test(cache, test_cache_hostile_entries_only_miss);
+  suite_add_tcase(s, cache);
   return s;
 }

@@ -2473,6 +2473,103 @@ START_TEST(test_message_get_keeps_expunged_until_next_sync) {
 }
 END_TEST
 
+START_TEST(test_message_get_answers_expunges_of_several_changes) {
+  /* Messages another handle expunged in several changes, between flag
+   * changes, are all still answered by a handle that knew them until the
+   * sync after the one that reports them. */
+  cx *c = setup(_i);
+  static const char *const texts[] = {
+      "1\r\n\r\n1\r\n",    "22\r\n\r\n2\r\n",    "333\r\n\r\n3\r\n",
+      "4444\r\n\r\n4\r\n", "55555\r\n\r\n5\r\n", "666666\r\n\r\n6\r\n"};
+  uint32_t u[6];
+  for (int k = 0; k < 6; k++)
+    u[k] = add(c, c->alice, "INBOX", texts[k]);
+  void *a = open_rw(c, c->alice, "INBOX", NULL);
+  void *b = open_rw(c, c->alice, "INBOX", NULL);
+  mailproto_message_info got;
+  if (mailproto_store_call_message_get(&c->st, a, u[0], &got) ==
+      MAILPROTO_ERR_UNSUPPORTED) {
+    mailproto_store_call_close(&c->st, b);
+    mailproto_store_call_close(&c->st, a);
+    teardown(c);
+    return;
+  }
+  ck_assert_int_eq(do_expunge(c, b, u[4], u[4], 0), 0);
+  ck_assert_int_eq(do_flags(c, b, u[0], u[5], MAILPROTO_FLAGS_ADD,
+                            MAILPROTO_FLAG_SEEN, NULL, 0, 0),
+                   0);
+  ck_assert_int_eq(do_expunge(c, b, u[1], u[2], 0), 0);
+  ck_assert_int_eq(do_flags(c, b, u[3], u[3], MAILPROTO_FLAGS_ADD,
+                            MAILPROTO_FLAG_FLAGGED, NULL, 0, 0),
+                   0);
+  ck_assert_int_eq(do_expunge(c, b, u[5], u[5], 0), 0);
+  for (int pass = 0; pass < 2; pass++) {
+    /* before a's sync, then after the sync that reports the expunges */
+    for (int k = 0; k < 6; k++) {
+      ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u[k], &got),
+                       0);
+      ck_assert_uint_eq(got.uid, u[k]);
+      ck_assert_uint_eq(got.size, strlen(texts[k]));
+    }
+    ck_assert_int_eq(
+        mailproto_store_call_message_get(&c->st, a, u[5] + 1, &got),
+        MAILPROTO_ERR_NOT_FOUND);
+    sync_ok(c, a);
+    if (pass == 0)
+      ck_assert_uint_eq(c->nexp, 4);
+  }
+  /* the next sync forgot the expunged ones */
+  for (int k = 1; k < 6; k++)
+    ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u[k], &got),
+                     k == 3 ? 0 : MAILPROTO_ERR_NOT_FOUND);
+  mailproto_store_call_close(&c->st, b);
+  mailproto_store_call_close(&c->st, a);
+  teardown(c);
+}
+END_TEST
+
+START_TEST(test_message_get_answers_messages_of_mailbox_gone) {
+  /* A mailbox deleted or renamed under an open handle: every message is
+   * expunged for it, and answered like any expunged one (RFC 2180 4.1). */
+  for (int rename = 0; rename < 2; rename++) {
+    cx *c = setup(_i);
+    ck_assert_int_eq(do_create(c, c->alice, "Box", 0), 0);
+    uint32_t u1 = add(c, c->alice, "Box", "Subject: 1\r\n\r\none\r\n");
+    uint32_t u2 = add(c, c->alice, "Box", "Subject: 22\r\n\r\ntwo\r\n");
+    void *a = open_rw(c, c->alice, "Box", NULL);
+    mailproto_message_info got;
+    if (mailproto_store_call_message_get(&c->st, a, u1, &got) ==
+        MAILPROTO_ERR_UNSUPPORTED) {
+      mailproto_store_call_close(&c->st, a);
+      teardown(c);
+      return;
+    }
+    ck_assert_int_eq(rename ? do_rename(c, c->alice, "Box", "Elsewhere")
+                            : do_delete(c, c->alice, "Box"),
+                     0);
+    for (int pass = 0; pass < 2; pass++) {
+      /* before a's sync, then after the sync that reports the expunges */
+      ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u1, &got),
+                       0);
+      ck_assert_uint_eq(got.uid, u1);
+      ck_assert_uint_eq(got.size, 19);
+      ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u2, &got),
+                       0);
+      ck_assert_uint_eq(got.size, 20);
+      sync_ok(c, a);
+      if (pass == 0) {
+        ck_assert(expunged(c, u1));
+        ck_assert(expunged(c, u2));
+      }
+    }
+    ck_assert_int_eq(mailproto_store_call_message_get(&c->st, a, u1, &got),
+                     MAILPROTO_ERR_NOT_FOUND);
+    mailproto_store_call_close(&c->st, a);
+    teardown(c);
+  }
+}
+END_TEST
+
 void conformance_add_cases(Suite *s, const conformance_backend *b) {
   if (backend_count >= MAX_BACKENDS) {
     fprintf(stderr, "conformance: more than %d backends\n", MAX_BACKENDS);
@@ -2537,7 +2634,9 @@ void conformance_add_cases(Suite *s, const conformance_backend *b) {
         test_cache_entry_goes_with_mailbox}},
       {"lookup",
        {test_message_get_matches_open,
-        test_message_get_keeps_expunged_until_next_sync}},
+        test_message_get_keeps_expunged_until_next_sync,
+        test_message_get_answers_expunges_of_several_changes,
+        test_message_get_answers_messages_of_mailbox_gone}},
   };
   for (size_t g = 0; g < GROUPS; g++) {
     /* Check keeps the name pointer: it must outlive the suite. */
