@@ -20,6 +20,10 @@
  * when the bytes at p are not one (len 0 included). */
 size_t mailproto_utf8_decode(const uint8_t *p, size_t len, uint32_t *cp);
 
+/* Writes code point `cp` (at most U+10FFFF, not a surrogate) as UTF-8
+ * to `out` (room for 4 bytes); returns its length. */
+size_t mailproto_utf8_encode(uint8_t *out, uint32_t cp);
+
 /* Prepares `len` bytes of UTF-8 as RFC 4013 2.1 and 2.3 say (see above)
  * into `out`, which has room for `len` bytes (the result is never
  * longer), and sets *out_len. Returns 0, or MAILPROTO_ERR_SYNTAX for

@@ -98,10 +98,12 @@ typedef struct imap_search_prog {
   unsigned char uses_saved;    /* "$" appears */
   unsigned char need_meta;     /* size or internal date keys */
   unsigned char need_keywords; /* KEYWORD, UNKEYWORD */
-  /* Some key reads a field a MIME tree's envelope does not keep (TEXT,
-   * HEADER of another field): the header must be read. */
+  /* Some key reads what a MIME tree's envelope does not keep (TEXT, and
+   * HEADER, which sees every occurrence of a field): the header must be
+   * read. */
   unsigned char env_short;
   unsigned want;         /* IMAP_WANT_* for SORT and THREAD */
+  unsigned env_seen;     /* envelope fields seen in this message's header */
   uint8_t *hit;          /* per content key: seen in this message */
   mailproto_buf scratch; /* RFC 2047 decoding of one field */
   imap_search_fields fields;
@@ -204,7 +206,9 @@ static inline const uint8_t *imap_sort_at(const imap_sort_set *set,
 /* Appends to `out` the base subject of RFC 5256 2.1 of an unfolded
  * Subject value: RFC 2047 words decoded to UTF-8, white space runs made
  * one space, then the subj-leader / subj-trailer / [fwd] rules applied
- * until nothing changes; ASCII letters uppercased (i;ascii-casemap).
+ * until nothing changes; the result in i;unicode-casemap form (RFC 5256
+ * 7, RFC 5051: titlecase, then canonical decomposition; imap_sort.c
+ * says which letters), so base subjects compare as octets.
  * Sets *is_reply when a reply or forward marker was removed (THREAD
  * ORDEREDSUBJECT and REFERENCES use it). Returns 0, NOMEM or
  * BUFFER_FULL. */

@@ -45,16 +45,6 @@ static int is_sent(mailproto_imap_search_type t) {
          t == MAILPROTO_IMAP_SEARCH_SENTSINCE;
 }
 
-/* Whether a field is one a MIME tree keeps in its envelope. */
-static int env_field(const mailproto_imap_str *name) {
-  for (int f = 0; f < MAILPROTO_MIME_ENV_COUNT; f++)
-    if (mailproto_mime_span_is(
-            (const uint8_t *)name->data, name->len,
-            mailproto_mime_env_field_name((mailproto_mime_env_field)f)))
-      return 1;
-  return 0;
-}
-
 /* Counts content keys and checks what is supported; numbers them. */
 static int walk(imap_search_prog *p, mailproto_imap_search_key *k,
                 const mailproto_imap *s, unsigned *n, int fill) {
@@ -88,8 +78,10 @@ static int walk(imap_search_prog *p, mailproto_imap_search_key *k,
     default:
       break;
     }
+    /* HEADER looks at every occurrence of its field (RFC 3501 6.4.4: "a
+     * header with the specified field-name"); an envelope keeps one. */
     if (k->type == MAILPROTO_IMAP_SEARCH_TEXT ||
-        (k->type == MAILPROTO_IMAP_SEARCH_HEADER && !env_field(&k->field)))
+        k->type == MAILPROTO_IMAP_SEARCH_HEADER)
       p->env_short = 1;
     if (is_content(k->type)) {
       if (fill) {
@@ -201,6 +193,7 @@ void mailproto_imap_search_begin_msg(imap_search_prog *p) {
   mailproto_buf_clear(&p->hdr.field);
   p->hdr.line_start = 1;
   p->hdr.done = 0;
+  p->env_seen = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,6 +333,10 @@ static int eval_key(const imap_search_prog *p, const mailproto_imap *s,
     /* Header keys are decided once the header is over. */
     int header_key = k->type != MAILPROTO_IMAP_SEARCH_BODY &&
                      k->type != MAILPROTO_IMAP_SEARCH_TEXT;
+    /* The empty string is in every body, one without a text part too
+     * (RFC 3501 6.4.4: a substring of the body). */
+    if (!header_key && k->str.len == 0)
+      return IMAP_SR_YES;
     if (final || (header_key && p->hdr.done))
       return IMAP_SR_NO;
     return IMAP_SR_UNKNOWN;
@@ -442,6 +439,15 @@ static int keep(mailproto_buf *b, const uint8_t *v, size_t len) {
   return rc == MAILPROTO_ERR_NOMEM ? rc : 0;
 }
 
+/* The env_seen bit of an envelope field the search keys name, or 0. */
+static unsigned env_bit(const uint8_t *name, size_t nlen) {
+  static const char *const names[] = {"Subject", "From", "To", "Cc", "Bcc"};
+  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (name_is(name, nlen, names[i]))
+      return 1u << i;
+  return 0;
+}
+
 /* A complete field: the header keys it concerns, and what SORT/THREAD
  * keep of it. */
 static int on_field(imap_search_prog *p, const uint8_t *name, size_t nlen,
@@ -499,6 +505,12 @@ static int on_field(imap_search_prog *p, const uint8_t *name, size_t nlen,
     if (rc != 0)
       return rc;
   }
+  /* BCC, CC, FROM, SUBJECT and TO search the envelope's field (RFC 3501
+   * 6.4.4), the first occurrence, as the cached envelope does; HEADER
+   * and TEXT see every occurrence. */
+  unsigned bit = env_bit(name, nlen);
+  int repeated = (p->env_seen & bit) != 0;
+  p->env_seen |= bit;
   /* RFC 2047 decoding once per field, only when a key looks at it. */
   int decoded = 0;
   for (unsigned i = 0; i < p->nck; i++) {
@@ -529,7 +541,9 @@ static int on_field(imap_search_prog *p, const uint8_t *name, size_t nlen,
     default:
       continue;
     }
-    if (p->hit[i] || (want && !name_is(name, nlen, want)))
+    if (p->hit[i] || (want && !name_is(name, nlen, want)) ||
+        (repeated && k->type != MAILPROTO_IMAP_SEARCH_HEADER &&
+         k->type != MAILPROTO_IMAP_SEARCH_TEXT))
       continue;
     if (!decoded) {
       mailproto_buf_clear(&p->scratch);

@@ -82,29 +82,6 @@ static uint32_t latin9(uint8_t c) {
   }
 }
 
-static size_t put_utf8(uint8_t *o, uint32_t cp) {
-  if (cp < 0x80) {
-    o[0] = (uint8_t)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (uint8_t)(0xC0 | (cp >> 6));
-    o[1] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (uint8_t)(0xE0 | (cp >> 12));
-    o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (uint8_t)(0xF0 | (cp >> 18));
-  o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (uint8_t)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
 /* The code point of an 8-bit byte in a single-byte charset (U+FFFD for
  * US-ASCII, where no 8-bit byte is valid). */
 static uint32_t single_byte(mailproto_mime_charset cs, uint8_t c) {
@@ -145,7 +122,7 @@ int mailproto_mime_to_utf8_feed(void *conv, const uint8_t *in, size_t len) {
     if (in[i] < 0x80)
       buf[n++] = in[i];
     else
-      n += put_utf8(buf + n, single_byte(c->cs, in[i]));
+      n += mailproto_utf8_encode(buf + n, single_byte(c->cs, in[i]));
   }
   return n ? c->out(c->arg, buf, n) : 0;
 }
@@ -175,13 +152,13 @@ int mailproto_mime_charset_to_utf8(mailproto_mime_charset cs, const uint8_t *in,
       used = mailproto_utf8_decode(in + i, len - i, &cp);
       if (used == 0) {
         used = 1;
-        n = put_utf8(tmp, 0xFFFD);
+        n = mailproto_utf8_encode(tmp, 0xFFFD);
       } else {
         memcpy(tmp, in + i, used);
         n = used;
       }
     } else {
-      n = put_utf8(tmp, single_byte(cs, in[i]));
+      n = mailproto_utf8_encode(tmp, single_byte(cs, in[i]));
     }
     rc = mailproto_buf_append(out, tmp, n);
     i += used;

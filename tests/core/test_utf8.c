@@ -44,6 +44,23 @@ START_TEST(test_utf8_decode_refuses_ill_formed) {
 }
 END_TEST
 
+/* Encoding is decoding's inverse at each length's edges. */
+START_TEST(test_utf8_encode_round_trip) {
+  static const uint32_t cps[] = {0,      0x7f,   0x80,    0x7ff,   0x800,
+                                 0xd7ff, 0xe000, 0xfffd,  0xffff,  0x10000,
+                                 0x1f4e7, 0x10ffff};
+  static const size_t lens[] = {1, 1, 2, 2, 3, 3, 3, 3, 3, 4, 4, 4};
+  for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++) {
+    uint8_t buf[4];
+    uint32_t back = 0xffffffff;
+    size_t n = mailproto_utf8_encode(buf, cps[i]);
+    ck_assert_uint_eq(n, lens[i]);
+    ck_assert_uint_eq(mailproto_utf8_decode(buf, n, &back), n);
+    ck_assert_uint_eq(back, cps[i]);
+  }
+}
+END_TEST
+
 static int prep(const char *in, char *out) {
   size_t n = 0;
   int rc = mailproto_saslprep(in, strlen(in), out, &n);
@@ -111,6 +128,7 @@ Suite *suite_core_utf8(void) {
   TCase *tc = tcase_create("utf8");
   tcase_add_test(tc, test_utf8_decode_lengths_and_values);
   tcase_add_test(tc, test_utf8_decode_refuses_ill_formed);
+  tcase_add_test(tc, test_utf8_encode_round_trip);
   tcase_add_test(tc, test_saslprep_rfc4013_examples);
   tcase_add_test(tc, test_saslprep_maps_spaces_and_invisibles);
   tcase_add_test(tc, test_saslprep_prohibited_output);

@@ -42,11 +42,20 @@ static const struct {
     {"[list]", "[LIST]", 0},
     {"[a] [b]", "[B]", 0},
     {"  hello \t  world  ", "HELLO WORLD", 0},
-    {"=?UTF-8?Q?Re:_caf=C3=A9?=", "CAF\xc3\xa9", 1},
+    /* i;unicode-casemap (RFC 5256 7, RFC 5051 2): titlecase, then
+     * canonical decomposition (é is E U+0301); ß has no titlecase. */
+    {"=?UTF-8?Q?Re:_caf=C3=A9?=", "CAFE\xcc\x81", 1},
     {"=?ISO-8859-1?Q?Gr=FC=DFe?= =?ISO-8859-1?Q?_aus?= Bern",
-     "GR\xc3\xbc\xc3\x9f"
+     "GRU\xcc\x88\xc3\x9f"
      "E AUS BERN",
      0},
+    {"\303\211change", "E\314\201CHANGE", 0}, /* octal: "\x89c" runs on */
+    {"\303\251CHANGE", "E\314\201CHANGE", 0},
+    {"\xc3\xbf \xc5\xbe \xc4\xb1", "Y\xcc\x88 Z\xcc\x8c I", 0},
+    {"\xce\xac\xcf\x82", "\xce\x91\xcc\x81\xce\xa3", 0},
+    {"\xd1\x91\xd0\xbb\xd0\xba\xd0\xb0",
+     "\xd0\x95\xcc\x88\xd0\x9b\xd0\x9a\xd0\x90", 0},
+    {"Re: \xe2\x82\xac \xff", "\xe2\x82\xac \xff", 1},
     {"", "", 0},
     {"Re:", "", 1},
     {"Ref: x", "REF: X", 0},
@@ -174,6 +183,21 @@ START_TEST(test_thread_references_duplicates_and_missing) {
    * message share a dummy root; roots by date. */
   ck_assert_str_eq(thread(m, 4, MAILPROTO_IMAP_THREAD_REFERENCES),
                    "(2)((3)(4))(1)");
+}
+END_TEST
+
+START_TEST(test_thread_references_normalized_ids) {
+  /* RFC 5256 3: ids compare after normalization (<"a.b"@x> is <a.b@x>);
+   * a References field without a valid id (RFC 5322 3.6.4: no "@")
+   * gives way to In-Reply-To; an invalid own id is replaced by a unique
+   * one, so a reference to it links nothing. */
+  const tmsg m[] = {{"<\"a.b\"@x>", NULL, NULL, "one", 1},
+                    {"<2@x>", "<a.b@x>", NULL, "two", 2},
+                    {"<3@x>", "<bad>", "<\"a\\.b\"@x>", "three", 3},
+                    {"<bad>", NULL, NULL, "four", 4},
+                    {"<5@x>", "<bad>", NULL, "five", 5}};
+  ck_assert_str_eq(thread(m, 5, MAILPROTO_IMAP_THREAD_REFERENCES),
+                   "(1 (2)(3))(4)(5)");
 }
 END_TEST
 
@@ -411,10 +435,8 @@ END_TEST
 /* ------------------------------------------------------------------ */
 
 static const char *const alloc_files[] = {
-    "search_esearch.txt",
-    "sort_criteria.txt",
-    "thread_references.txt",
-    "search_text.txt",
+    "search_esearch.txt",    "sort_criteria.txt", "sort_collation.txt",
+    "thread_references.txt", "search_text.txt",
 };
 
 START_TEST(test_transcript_run_alloc_failures_search) {
@@ -436,6 +458,7 @@ Suite *suite_imap_search(void) {
   tcase_add_test(tc, test_thread_references_cycle_in_one_field);
   tcase_add_test(tc, test_thread_references_reparent_on_own_message);
   tcase_add_test(tc, test_thread_references_duplicates_and_missing);
+  tcase_add_test(tc, test_thread_references_normalized_ids);
   tcase_add_test(tc, test_thread_references_subject_gathering);
   tcase_add_test(tc, test_thread_references_long_chain);
   tcase_add_test(tc, test_thread_orderedsubject_groups);
