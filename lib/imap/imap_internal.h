@@ -244,6 +244,7 @@ typedef struct imap_fetch {
   unsigned char header_known;
   unsigned char has_uid;   /* UID is among the items */
   unsigned char has_flags; /* FLAGS is among the items */
+  unsigned char need_meta; /* an item needs the size or internal date */
   unsigned char skipped;   /* some messages could not be read */
   unsigned char need_tree; /* some items need the MIME structure */
   int skip_code;           /* why (a store error) */

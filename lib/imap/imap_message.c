@@ -159,6 +159,8 @@ int mailproto_imap_cmd_fetch(mailproto_imap *s) {
     f->need_tree |= mailproto_imap_fetch_is_mime(it) != 0;
     f->has_uid |= it->type == MAILPROTO_IMAP_FETCH_UID;
     f->has_flags |= it->type == MAILPROTO_IMAP_FETCH_FLAGS;
+    f->need_meta |= it->type != MAILPROTO_IMAP_FETCH_FLAGS &&
+                    it->type != MAILPROTO_IMAP_FETCH_UID;
     enum body_part p = part_of(it);
     f->need_body |= p != PART_NONE;
     f->need_header |= p == PART_HEADER || p == PART_TEXT;
@@ -463,8 +465,9 @@ static int fetch_next(mailproto_imap *s) {
   f->header_known = 0;
   f->header_len = 0;
   f->probe_item = -1;
-  memset(&f->info, 0, sizeof f->info);
-  if (!mailproto_imap_meta_get(s, f->uid, &f->info))
+  /* FLAGS and UID (what a client's flag resync asks for every message)
+   * need no lookup of size and date. */
+  if (!f->need_meta || !mailproto_imap_meta_get(s, f->uid, &f->info))
     memset(&f->info, 0, sizeof f->info);
   if (!f->need_body && !f->need_tree) {
     f->stage = IMAP_FETCH_HEAD;
@@ -514,16 +517,28 @@ static int fetch_head(mailproto_imap *s) {
       return rc;
     f->add_flags = 1;
   }
-  int rc =
-      mailproto_imap_printf(s, "* %lu FETCH (", (unsigned long)f->index + 1);
+  /* Written piece by piece, not with printf: this runs once per message
+   * and printf was a third of a UID FETCH (UID FLAGS). */
+  mailproto_buf *b = &s->line;
+  int rc = mailproto_imap_write_raw(b, "* ");
+  if (rc == 0)
+    rc = mailproto_imap_write_number(b, (uint64_t)f->index + 1);
+  if (rc == 0)
+    rc = mailproto_imap_write_raw(b, " FETCH (");
   /* RFC 3501 6.4.8: a UID command's FETCH responses carry the UID. */
   if (rc == 0 && s->cmd.uid && !f->has_uid) {
-    rc = mailproto_imap_printf(s, "UID %lu", (unsigned long)f->uid);
+    rc = mailproto_imap_write_raw(b, "UID ");
+    if (rc == 0)
+      rc = mailproto_imap_write_number(b, f->uid);
     f->first = 0;
+  }
+  if (rc != 0) {
+    mailproto_buf_clear(b);
+    return rc == MAILPROTO_ERR_NOMEM ? rc : MAILPROTO_ERR_INTERNAL;
   }
   f->item = 0;
   f->stage = IMAP_FETCH_ITEM;
-  return rc;
+  return mailproto_imap_emit(s);
 }
 
 static const char *body_name(const mailproto_imap_fetch_item *it) {
