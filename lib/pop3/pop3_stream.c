@@ -16,7 +16,7 @@
  * UTF8 the header is also scanned before the +OK (RFC 6856 2.1: nothing
  * beyond ASCII goes to it as is): a header with 8-bit bytes gets
  * "-ERR [UTF8]". A header longer than one read is read once more from
- * its start after the scan. A read that fails later cannot
+ * its start after the scan; the scan stops after 1 MiB. A read that fails later cannot
  * be reported in-band, so the session ends without the final "." and the
  * client sees a cut response, never a wrong one that looks complete.
  */
@@ -52,6 +52,10 @@ int mailproto_pop3_stream_message(mailproto_pop3 *s, size_t index, int top,
 }
 
 enum scan_result { SCAN_MORE, SCAN_CLEAN, SCAN_8BIT };
+
+/* How much of a message the header scan reads at most (RFC 5322 sets no
+ * limit on a header; real ones are a few KiB, 1 MiB is absurd). */
+#define POP3_HEADER_SCAN_MAX ((uint64_t)1 << 20)
 
 /* Scans read bytes for an 8-bit byte up to the end of the header (the
  * first empty line; CRLF, a bare LF or a bare CR each end a line, as for
@@ -94,7 +98,7 @@ static int scan_step(mailproto_pop3 *s) {
         s, "[UTF8] Message header is not ASCII; send UTF8 first");
     return rc < 0 ? rc : 2;
   }
-  if (r == SCAN_MORE) {
+  if (r == SCAN_MORE && st->offset + st->len < POP3_HEADER_SCAN_MAX) {
     /* The header goes on past this read: the next one. */
     st->offset += st->len;
     st->len = 0;
@@ -102,6 +106,9 @@ static int scan_step(mailproto_pop3 *s) {
     st->scan_reread = 1;
     return 1;
   }
+  /* Clean, or a "header" past POP3_HEADER_SCAN_MAX: a message without a
+   * blank line is all header, and reading all of it before the +OK (with
+   * nothing sent meanwhile) would stall the session on a huge one. */
   st->scanning = 0;
   if (st->scan_reread) {
     /* The first bytes are gone: read the message again from its start. */

@@ -515,6 +515,42 @@ START_TEST(test_mailproto_pop3_feed_bare_lf_size_matches_retr) {
 }
 END_TEST
 
+/* RFC 6856 2.1: the header is scanned for 8-bit bytes before the +OK,
+ * but a message without a blank line is all "header": the scan stops
+ * after 1 MiB (pop3_stream.c) rather than read a huge message whole
+ * before answering. An 8-bit byte inside that first MiB is found; one
+ * beyond it goes out with the message. */
+START_TEST(test_mailproto_pop3_feed_header_scan_bounded) {
+  ctx c;
+  ctx_init(&c);
+  size_t n = (size_t)3 << 19; /* 1.5 MiB of 64-byte lines, no blank one */
+  char *early = malloc(n + 1), *late = malloc(n + 1);
+  ck_assert_ptr_nonnull(early);
+  ck_assert_ptr_nonnull(late);
+  for (size_t i = 0; i < n; i++)
+    early[i] = late[i] = (char)(i % 64 == 63 ? '\n' : 'x');
+  early[n] = late[n] = '\0';
+  early[(size_t)1 << 19] = (char)0xe9; /* at 512 KiB */
+  late[(size_t)5 << 18] = (char)0xe9;  /* at 1.25 MiB */
+  append(&c, "alice", early);
+  append(&c, "alice", late);
+  open_session(&c, NULL, NULL);
+  ck_assert_int_eq(mailproto_pop3_start(c.s), 0);
+  say(&c, LOGIN);
+  clear_output(&c);
+  say(&c, "TOP 1 0\r\n");
+  assert_out(&c, "-ERR [UTF8] Message header is not ASCII; send UTF8 first\r\n");
+  clear_output(&c);
+  say(&c, "TOP 2 0\r\n");
+  ck_assert_ptr_nonnull(c.out);
+  ck_assert_int_eq(strncmp(c.out, "+OK Top of message follows\r\nxxx", 31), 0);
+  ck_assert_uint_gt(c.len, n);
+  free(early);
+  free(late);
+  ctx_free(&c);
+}
+END_TEST
+
 /* A read that fails before the +OK gets -ERR; one that fails in the
  * middle of the response ends the session without the final ".", so the
  * client never takes a cut message for a whole one. */
@@ -1232,6 +1268,7 @@ Suite *suite_pop3_session(void) {
   tcase_add_loop_test(
       tc, test_mailproto_pop3_writable_big_message_deferred_reads, 0, 2);
   tcase_add_test(tc, test_mailproto_pop3_feed_bare_lf_size_matches_retr);
+  tcase_add_test(tc, test_mailproto_pop3_feed_header_scan_bounded);
   tcase_add_test(tc, test_mailproto_pop3_writable_read_failure);
   tcase_add_test(tc, test_mailproto_pop3_feed_message_removed_elsewhere);
   tcase_add_test(tc, test_mailproto_pop3_new_idle_session_bytes);
