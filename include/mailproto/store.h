@@ -194,6 +194,13 @@ typedef struct mailproto_store_ops {
    * NUL-terminated and may contain any byte but NUL. On success *account
    * receives a handle the caller passes to later hooks and finally to
    * release_account.
+   *
+   * The identities and the password arrive prepared (RFC 4616 2): UTF-8
+   * beyond ASCII went through SASLprep's mapping (U+00AD and other
+   * "commonly mapped to nothing" characters dropped, non-ASCII spaces made
+   * SPACE) and its prohibited-output check; ASCII and non-UTF-8 bytes are
+   * as the client sent them. A backend compares them with its stored
+   * strings prepared the same way, as the shipped stores' add_user does.
    */
   int (*authenticate)(void *ctx, mailproto_op *op, const char *authzid,
                       const char *authcid, const char *password,

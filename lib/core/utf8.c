@@ -145,8 +145,15 @@ static int is_prohibited(uint32_t cp) {
 int mailproto_credential_prepare(const char *in, size_t len, char *out,
                                  size_t *out_len) {
   int ascii = 1;
-  for (size_t i = 0; i < len && ascii; i++)
-    ascii = (unsigned char)in[i] < 0x80;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)in[i];
+    /* ASCII controls are prohibited output (C.2.1) whatever the rest. */
+    if (c < 0x20 || c == 0x7f) {
+      out[0] = '\0';
+      return MAILPROTO_ERR_SYNTAX;
+    }
+    ascii &= c < 0x80;
+  }
   if (ascii || !utf8_valid(in, len)) {
     memcpy(out, in, len);
     *out_len = len;

@@ -157,13 +157,9 @@ static md_user *find_user(const mailproto_maildir *s, const char *name,
   return NULL;
 }
 
-int mailproto_maildir_add_user(mailproto_maildir *s, const char *name,
-                               const char *password) {
-  if (!s || !name || !password || !mailproto_maildir_user_name_ok(name))
-    return MAILPROTO_ERR_INVALID_ARGUMENT;
-  size_t plen = strlen(password);
-  if (plen > MAILPROTO_SECRET_MAX)
-    return MAILPROTO_ERR_INVALID_ARGUMENT;
+/* Adds a user whose name and password are prepared already. */
+static int add_user(mailproto_maildir *s, const char *name,
+                    const char *password, size_t plen) {
   /* Recipients match names case-insensitively: names differing only in
    * case would be ambiguous. */
   if (find_user(s, name, strlen(name), 1))
@@ -188,6 +184,23 @@ int mailproto_maildir_add_user(mailproto_maildir *s, const char *name,
   }
   s->users[s->user_count++] = u;
   return 0;
+}
+
+int mailproto_maildir_add_user(mailproto_maildir *s, const char *name,
+                               const char *password) {
+  if (!s || !name || !password || !mailproto_maildir_user_name_ok(name))
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  char prep_name[MAILPROTO_STORE_NAME_MAX + 1];
+  char prep_password[MAILPROTO_SECRET_MAX + 1];
+  size_t plen;
+  int rc = mailproto_store_prepare_login(name, password, prep_name,
+                                         prep_password, &plen);
+  if (rc == 0 && !mailproto_maildir_user_name_ok(prep_name))
+    rc = MAILPROTO_ERR_INVALID_ARGUMENT;
+  if (rc == 0)
+    rc = add_user(s, prep_name, prep_password, plen);
+  mailproto_secure_zero(prep_password, sizeof prep_password);
+  return rc;
 }
 
 void mailproto_maildir_set_fault(mailproto_maildir *s,

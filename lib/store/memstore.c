@@ -161,18 +161,9 @@ static ms_user *find_user(const mailproto_memstore *s, const char *name,
   return NULL;
 }
 
-int mailproto_memstore_add_user(mailproto_memstore *s, const char *name,
-                                const char *password) {
-  if (!s || !name || !password || !*name)
-    return MAILPROTO_ERR_INVALID_ARGUMENT;
-  for (const char *p = name; *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c < 0x20 || c == 0x7f || c == '@')
-      return MAILPROTO_ERR_INVALID_ARGUMENT;
-  }
-  size_t plen = strlen(password);
-  if (plen > MAILPROTO_SECRET_MAX)
-    return MAILPROTO_ERR_INVALID_ARGUMENT;
+/* Adds a user whose name and password are prepared already. */
+static int add_user(mailproto_memstore *s, const char *name,
+                    const char *password, size_t plen) {
   /* Recipients match user names case-insensitively, so names that differ
    * only in case would be ambiguous. */
   if (find_user(s, name, strlen(name), 1))
@@ -204,6 +195,26 @@ int mailproto_memstore_add_user(mailproto_memstore *s, const char *name,
   u->boxes[u->box_count++] = inbox;
   s->users[s->user_count++] = u;
   return 0;
+}
+
+int mailproto_memstore_add_user(mailproto_memstore *s, const char *name,
+                                const char *password) {
+  if (!s || !name || !password || !*name)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  for (const char *p = name; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c < 0x20 || c == 0x7f || c == '@')
+      return MAILPROTO_ERR_INVALID_ARGUMENT;
+  }
+  char prep_name[MAILPROTO_STORE_NAME_MAX + 1];
+  char prep_password[MAILPROTO_SECRET_MAX + 1];
+  size_t plen;
+  int rc = mailproto_store_prepare_login(name, password, prep_name,
+                                         prep_password, &plen);
+  if (rc == 0)
+    rc = add_user(s, prep_name, prep_password, plen);
+  mailproto_secure_zero(prep_password, sizeof prep_password);
+  return rc;
 }
 
 void mailproto_memstore_set_clock(mailproto_memstore *s,

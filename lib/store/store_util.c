@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/utf8.h"
 
 int mailproto_store_grow(const mailproto_allocator *a, void **array,
                          size_t *cap, size_t need, size_t elem) {
@@ -41,6 +42,18 @@ int mailproto_store_user_is(const char *stored, const char *name, size_t len,
 size_t mailproto_store_local_part(const char *address) {
   const char *at = strrchr(address, '@');
   return at ? (size_t)(at - address) : strlen(address);
+}
+
+int mailproto_store_prepare_login(const char *name, const char *password,
+                                  char *name_out, char *password_out,
+                                  size_t *password_len) {
+  size_t nlen = strlen(name), plen = strlen(password), n;
+  if (nlen > MAILPROTO_STORE_NAME_MAX || plen > MAILPROTO_SECRET_MAX ||
+      mailproto_credential_prepare(name, nlen, name_out, &n) != 0 || n == 0 ||
+      mailproto_credential_prepare(password, plen, password_out,
+                                   password_len) != 0)
+    return MAILPROTO_ERR_INVALID_ARGUMENT;
+  return 0;
 }
 
 int mailproto_store_password_check(const char *authzid, const char *authcid,

@@ -37,6 +37,18 @@ size_t mailproto_store_local_part(const char *address);
  * someone else (an authzid other than authcid) is refused: RFC 4616 lets
  * the server decide. Every byte is compared whatever differs first, so
  * the time taken tells nothing about how much of a guess was right. */
+/* A user's name and password as a backend keeps them: prepared as the
+ * library prepares presented credentials before the authenticate hook
+ * (core/utf8.h: SASLprep's mapping and prohibited output for UTF-8), so
+ * the two compare as bytes (RFC 4616 2: the database strings are
+ * prepared too). `name_out` has room for MAILPROTO_STORE_NAME_MAX + 1
+ * bytes, `password_out` for MAILPROTO_SECRET_MAX + 1. Returns 0 or
+ * INVALID_ARGUMENT (too long, or preparation fails). */
+#define MAILPROTO_STORE_NAME_MAX 255
+int mailproto_store_prepare_login(const char *name, const char *password,
+                                  char *name_out, char *password_out,
+                                  size_t *password_len);
+
 int mailproto_store_password_check(const char *authzid, const char *authcid,
                                    const char *stored, size_t stored_len,
                                    const char *password, size_t password_len);

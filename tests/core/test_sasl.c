@@ -121,6 +121,10 @@ START_TEST(test_sasl_start_plain_prepares_credentials) {
   ck_assert_int_eq(start_ir(s, "PLAIN", S("\0\xc2\xad\0pw")),
                    MAILPROTO_ERR_SYNTAX);
   assert_wiped(s);
+  /* An ASCII control character is prohibited output too (C.2.1). */
+  ck_assert_int_eq(start_ir(s, "PLAIN", S("\0tim\0pa\x01ss")),
+                   MAILPROTO_ERR_SYNTAX);
+  assert_wiped(s);
   /* LOGIN prepares both fields too. */
   ck_assert_int_eq(start_ir(s, "LOGIN", S("zo\xc3\xab")),
                    MAILPROTO_SASL_CHALLENGE);

@@ -123,6 +123,31 @@ START_TEST(test_saslprep_prohibited_output) {
 }
 END_TEST
 
+/* What every login path and the shipped stores apply: SASLprep for
+ * UTF-8, the rest as it is, ASCII controls refused everywhere, and an
+ * input that prepares to nothing refused (RFC 4616 2). */
+START_TEST(test_credential_prepare_paths) {
+  char out[32];
+  size_t n = 99;
+  ck_assert_int_eq(mailproto_credential_prepare("", 0, out, &n), 0);
+  ck_assert_uint_eq(n, 0);
+  ck_assert_int_eq(mailproto_credential_prepare("p w", 3, out, &n), 0);
+  ck_assert_str_eq(out, "p w");
+  ck_assert_int_eq(mailproto_credential_prepare("p\xe4ss", 4, out, &n), 0);
+  ck_assert_str_eq(out, "p\xe4ss"); /* Latin-1: not UTF-8, as it is */
+  ck_assert_int_eq(mailproto_credential_prepare("k\xc2\xa0" "ey", 5, out, &n),
+                   0);
+  ck_assert_str_eq(out, "k ey");
+  ck_assert_uint_eq(n, 4);
+  ck_assert_int_eq(mailproto_credential_prepare("a\tb", 3, out, &n),
+                   MAILPROTO_ERR_SYNTAX);
+  ck_assert_int_eq(mailproto_credential_prepare("\xe4\x7f", 2, out, &n),
+                   MAILPROTO_ERR_SYNTAX);
+  ck_assert_int_eq(mailproto_credential_prepare("\xc2\xad", 2, out, &n),
+                   MAILPROTO_ERR_SYNTAX);
+}
+END_TEST
+
 Suite *suite_core_utf8(void) {
   Suite *s = suite_create("core_utf8");
   TCase *tc = tcase_create("utf8");
@@ -132,6 +157,7 @@ Suite *suite_core_utf8(void) {
   tcase_add_test(tc, test_saslprep_rfc4013_examples);
   tcase_add_test(tc, test_saslprep_maps_spaces_and_invisibles);
   tcase_add_test(tc, test_saslprep_prohibited_output);
+  tcase_add_test(tc, test_credential_prepare_paths);
   suite_add_tcase(s, tc);
   return s;
 }
