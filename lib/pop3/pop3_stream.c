@@ -16,9 +16,11 @@
  * UTF8 the header is also scanned before the +OK (RFC 6856 2.1: nothing
  * beyond ASCII goes to it as is): a header with 8-bit bytes gets
  * "-ERR [UTF8]". A header longer than one read is read once more from
- * its start after the scan; the scan stops after 1 MiB. A read that fails later cannot
- * be reported in-band, so the session ends without the final "." and the
- * client sees a cut response, never a wrong one that looks complete.
+ * its start after the scan; the scan stops after 1 MiB.
+ *
+ * A read that fails later cannot be reported in-band, so the session ends
+ * without the final "." and the client sees a cut response, never a
+ * wrong one that looks complete.
  */
 #include <string.h>
 

@@ -29,11 +29,20 @@ END_TEST
  * lone continuation bytes and cut sequences are not UTF-8. */
 START_TEST(test_utf8_decode_refuses_ill_formed) {
   static const char *const bad[] = {
-      "\xc0\xaf",         "\xc1\xbf",         "\xe0\x80\xaf",
-      "\xed\xa0\x80",     "\xf0\x80\x80\xaf", "\xf4\x90\x80\x80",
-      "\xf5\x80\x80\x80", "\x80",             "\xbf",
-      "\xc3",             "\xe2\x82",         "\xf0\x9f\x93",
-      "\xc3\x28",         "\xff",
+      "\xc0\xaf",
+      "\xc1\xbf",
+      "\xe0\x80\xaf",
+      "\xed\xa0\x80",
+      "\xf0\x80\x80\xaf",
+      "\xf4\x90\x80\x80",
+      "\xf5\x80\x80\x80",
+      "\x80",
+      "\xbf",
+      "\xc3",
+      "\xe2\x82",
+      "\xf0\x9f\x93",
+      "\xc3\x28",
+      "\xff",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     uint32_t cp;
@@ -46,9 +55,9 @@ END_TEST
 
 /* Encoding is decoding's inverse at each length's edges. */
 START_TEST(test_utf8_encode_round_trip) {
-  static const uint32_t cps[] = {0,      0x7f,   0x80,    0x7ff,   0x800,
-                                 0xd7ff, 0xe000, 0xfffd,  0xffff,  0x10000,
-                                 0x1f4e7, 0x10ffff};
+  static const uint32_t cps[] = {0,      0x7f,    0x80,    0x7ff,
+                                 0x800,  0xd7ff,  0xe000,  0xfffd,
+                                 0xffff, 0x10000, 0x1f4e7, 0x10ffff};
   static const size_t lens[] = {1, 1, 2, 2, 3, 3, 3, 3, 3, 4, 4, 4};
   for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++) {
     uint8_t buf[4];
@@ -86,12 +95,19 @@ END_TEST
 START_TEST(test_saslprep_maps_spaces_and_invisibles) {
   char out[64];
   /* NO-BREAK SPACE and IDEOGRAPHIC SPACE -> SPACE (C.1.2). */
-  ck_assert_int_eq(prep("a\xc2\xa0" "b\xe3\x80\x80" "c", out), 0);
+  ck_assert_int_eq(prep("a\xc2\xa0"
+                        "b\xe3\x80\x80"
+                        "c",
+                        out),
+                   0);
   ck_assert_str_eq(out, "a b c");
   /* ZERO WIDTH SPACE, ZERO WIDTH JOINER, BOM, variation selector: B.1. */
-  ck_assert_int_eq(
-      prep("p\xe2\x80\x8b" "a\xe2\x80\x8d" "s\xef\xbb\xbf" "s\xef\xb8\x8f", out),
-      0);
+  ck_assert_int_eq(prep("p\xe2\x80\x8b"
+                        "a\xe2\x80\x8d"
+                        "s\xef\xbb\xbf"
+                        "s\xef\xb8\x8f",
+                        out),
+                   0);
   ck_assert_str_eq(out, "pass");
   /* Other non-ASCII is kept as it is. */
   ck_assert_int_eq(prep("j\xc3\xb6rg", out), 0);
@@ -135,7 +151,9 @@ START_TEST(test_credential_prepare_paths) {
   ck_assert_str_eq(out, "p w");
   ck_assert_int_eq(mailproto_credential_prepare("p\xe4ss", 4, out, &n), 0);
   ck_assert_str_eq(out, "p\xe4ss"); /* Latin-1: not UTF-8, as it is */
-  ck_assert_int_eq(mailproto_credential_prepare("k\xc2\xa0" "ey", 5, out, &n),
+  ck_assert_int_eq(mailproto_credential_prepare("k\xc2\xa0"
+                                                "ey",
+                                                5, out, &n),
                    0);
   ck_assert_str_eq(out, "k ey");
   ck_assert_uint_eq(n, 4);

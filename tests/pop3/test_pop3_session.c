@@ -539,7 +539,8 @@ START_TEST(test_mailproto_pop3_feed_header_scan_bounded) {
   say(&c, LOGIN);
   clear_output(&c);
   say(&c, "TOP 1 0\r\n");
-  assert_out(&c, "-ERR [UTF8] Message header is not ASCII; send UTF8 first\r\n");
+  assert_out(&c,
+             "-ERR [UTF8] Message header is not ASCII; send UTF8 first\r\n");
   clear_output(&c);
   say(&c, "TOP 2 0\r\n");
   ck_assert_ptr_nonnull(c.out);
