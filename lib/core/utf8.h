@@ -34,10 +34,11 @@ int mailproto_saslprep(const char *in, size_t len, char *out, size_t *out_len);
  * shipped stores prepare the names and passwords they are given: UTF-8
  * beyond ASCII through mailproto_saslprep(); ASCII, and bytes that are
  * not UTF-8 (a legacy 8-bit credential), copied unchanged; ASCII control
- * characters refused in all of them (RFC 4013 2.3, C.2.1). `out` has room for `len` bytes and a NUL, which is added.
- * Returns 0, or MAILPROTO_ERR_SYNTAX for a prohibited character or when
- * something non-empty prepares to nothing (RFC 4616 2: "if preparation
- * fails or results in an empty string, verification SHALL fail"). */
+ * characters refused in all of them (RFC 4013 2.3, C.2.1). `out` has room for
+ * `len` bytes and a NUL, which is added. Returns 0, or MAILPROTO_ERR_SYNTAX for
+ * a prohibited character or when something non-empty prepares to nothing (RFC
+ * 4616 2: "if preparation fails or results in an empty string, verification
+ * SHALL fail"). */
 int mailproto_credential_prepare(const char *in, size_t len, char *out,
                                  size_t *out_len);
 

@@ -132,7 +132,7 @@ static int begun(mailproto_imap *s, int rc) {
     return MAILPROTO_ERR_INTERNAL;
   /* RFC 3501 7.5: the go-ahead, now that the message has a home. */
   return s->append->sync ? mailproto_imap_continue(s, "Ready for literal data")
-                        : 0;
+                         : 0;
 }
 
 int mailproto_imap_append_data(mailproto_imap *s, const uint8_t *data,

@@ -103,10 +103,10 @@ enum imap_op_kind {
   IMAP_OP_APPEND_BEGIN,
   IMAP_OP_WRITE,
   IMAP_OP_APPEND_COMMIT,
-  IMAP_OP_READ,      /* store: FETCH body data */
-  IMAP_OP_SET_FLAGS, /* store: STORE, and \Seen of FETCH */
-  IMAP_OP_EXPUNGE,   /* store: EXPUNGE, UID EXPUNGE, CLOSE */
-  IMAP_OP_COPY,      /* store: COPY, MOVE */
+  IMAP_OP_READ,       /* store: FETCH body data */
+  IMAP_OP_SET_FLAGS,  /* store: STORE, and \Seen of FETCH */
+  IMAP_OP_EXPUNGE,    /* store: EXPUNGE, UID EXPUNGE, CLOSE */
+  IMAP_OP_COPY,       /* store: COPY, MOVE */
   IMAP_OP_SEARCH_READ /* store: message text for SEARCH, SORT, THREAD */
 };
 
@@ -253,8 +253,8 @@ typedef struct imap_fetch {
   mailproto_uid_range *unseen;
   size_t unseen_n, unseen_cap;
   unsigned char unseen_nomem;
-  uint64_t header_len;     /* RFC822 octets of the header, blank line
-                              included */
+  uint64_t header_len; /* RFC822 octets of the header, blank line
+                          included */
   imap_msg_info info;
   imap_body body;
   /* The header scan: RFC822 octets passed, stored bytes read, at a line

@@ -38,14 +38,30 @@ static int cap_add(char *out, size_t size, size_t *n, const char *word) {
 
 int mailproto_imap_capabilities(mailproto_imap *s, char *out, size_t size) {
   static const char *const fixed[] = {
-      "IMAP4rev1",   "IMAP4rev2",   "SASL-IR",
-      "ID",          "ENABLE",      "IDLE",
-      "NAMESPACE",   "UNSELECT",    "UIDPLUS",
-      "MOVE",        "CHILDREN",    "LIST-EXTENDED",
-      "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE",
-      "STATUS=SIZE", "UTF8=ACCEPT", "ESEARCH",
-      "SEARCHRES",   "SORT",        "THREAD=ORDEREDSUBJECT",
-      "THREAD=REFERENCES", "BINARY"};
+      "IMAP4rev1",
+      "IMAP4rev2",
+      "SASL-IR",
+      "ID",
+      "ENABLE",
+      "IDLE",
+      "NAMESPACE",
+      "UNSELECT",
+      "UIDPLUS",
+      "MOVE",
+      "CHILDREN",
+      "LIST-EXTENDED",
+      "LIST-STATUS",
+      "SPECIAL-USE",
+      "CREATE-SPECIAL-USE",
+      "STATUS=SIZE",
+      "UTF8=ACCEPT",
+      "ESEARCH",
+      "SEARCHRES",
+      "SORT",
+      "THREAD=ORDEREDSUBJECT",
+      "THREAD=REFERENCES",
+      "BINARY",
+  };
   size_t n = 0;
   out[0] = '\0';
   if (cap_add(out, size, &n, "CAPABILITY") != 0)

@@ -855,8 +855,7 @@ int mailproto_imap_new(const mailproto_imap_config *config,
   cfg.sasl_mechanisms &= MAILPROTO_SASL_ALL;
   s->config = cfg;
   const char **const strings[] = {&s->config.greeting, &s->config.id_name};
-  if (mailproto_session_copy_strings(&s->alloc, strings, 2, &s->strings) !=
-      0) {
+  if (mailproto_session_copy_strings(&s->alloc, strings, 2, &s->strings) != 0) {
     mailproto_mem_free(&s->alloc, s);
     return MAILPROTO_ERR_NOMEM;
   }

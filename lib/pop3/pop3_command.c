@@ -57,8 +57,8 @@ int mailproto_pop3_text_ok(const mailproto_pop3 *s, const char *text,
       continue;
     }
     uint32_t cp;
-    size_t n = utf8 && p[i] >= 0x80 ? mailproto_utf8_decode(p + i, len - i, &cp)
-                                    : 0;
+    size_t n =
+        utf8 && p[i] >= 0x80 ? mailproto_utf8_decode(p + i, len - i, &cp) : 0;
     if (n == 0)
       return 0;
     i += n;

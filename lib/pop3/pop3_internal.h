@@ -106,10 +106,10 @@ typedef struct pop3_stream {
   unsigned char in_body;    /* TOP: the blank line after the header passed */
   /* RFC 6856 2.1: the header is scanned for 8-bit bytes before the +OK;
    * these follow the scan across reads (same line-end rules as TOP). */
-  unsigned char scanning;     /* the scan is not done */
-  unsigned char scan_start;   /* the next byte starts a header line */
-  unsigned char scan_cr;      /* the last byte was a CR */
-  unsigned char scan_reread;  /* the scan read past the first read */
+  unsigned char scanning;    /* the scan is not done */
+  unsigned char scan_start;  /* the next byte starts a header line */
+  unsigned char scan_cr;     /* the last byte was a CR */
+  unsigned char scan_reread; /* the scan read past the first read */
 } pop3_stream;
 
 /* A login attempt from its command to its reply. */

@@ -313,8 +313,7 @@ int mailproto_pop3_new(const mailproto_pop3_config *config,
   s->config = cfg;
   const char **const strings[] = {&s->config.hostname, &s->config.greeting,
                                   &s->config.implementation};
-  if (mailproto_session_copy_strings(&s->alloc, strings, 3, &s->strings) !=
-      0) {
+  if (mailproto_session_copy_strings(&s->alloc, strings, 3, &s->strings) != 0) {
     mailproto_mem_free(&s->alloc, s);
     return MAILPROTO_ERR_NOMEM;
   }
