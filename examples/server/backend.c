@@ -44,7 +44,8 @@ int backend_add_user(void *arg, const char *name, const char *password,
   else if (rc == MAILPROTO_ERR_INVALID_ARGUMENT)
     snprintf(err, err_size,
              "user \"%s\" refused: a name is 1..64 bytes without '/', '@', "
-             "control characters or a leading '.'",
+             "control characters or a leading '.'; a password has no "
+             "control characters",
              clean);
   else
     snprintf(err, err_size, "user \"%s\": %s", clean, mailproto_strerror(rc));
