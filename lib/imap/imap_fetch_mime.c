@@ -291,8 +291,9 @@ int mailproto_imap_fetch_mime_item(mailproto_imap *s) {
     return MAILPROTO_ERR_INTERNAL;
   uint64_t size;
   int partial = it->has_partial && it->type != MAILPROTO_IMAP_FETCH_BINARY_SIZE;
-  /* BINARY always takes the counting pass: only it tells NUL apart */
-  if (!m->binary &&
+  /* BINARY takes the counting pass, which alone tells NUL apart (literal
+   * or literal8); BINARY.SIZE sends no literal, so a known size does. */
+  if ((!m->binary || it->type == MAILPROTO_IMAP_FETCH_BINARY_SIZE) &&
       mailproto_mime_range_size(&m->range, partial, it->partial_offset,
                                 it->partial_length, &size)) {
     m->size = size;

@@ -27,7 +27,13 @@ int mailproto_imap_idle_announced(mailproto_imap *s) {
       return MAILPROTO_ERR_INTERNAL;
     s->idle = 2;
   }
-  s->phase = IMAP_PHASE_INPUT;
+  /* A change noted while this round was syncing or its output drained
+   * (mailproto_imap_sync only marks dirty then) gets a round of its own
+   * now, or it would wait for the keep-alive; not after a failed sync,
+   * which would only fail again at once. */
+  s->phase = s->state == IMAP_SELECTED && s->sel.dirty && !s->sel.sync_failed
+                 ? IMAP_PHASE_SYNC
+                 : IMAP_PHASE_INPUT;
   return 0;
 }
 

@@ -157,7 +157,8 @@ typedef struct imap_mailbox {
   mailproto_imap_view *view;
   imap_meta *meta; /* allocated when it has something to hold */
   unsigned char readonly;
-  unsigned char dirty; /* changes may wait in the store: sync soon */
+  unsigned char dirty;       /* changes may wait in the store: sync soon */
+  unsigned char sync_failed; /* the last sync failed (dirty stays set) */
 } imap_mailbox;
 
 /* Where the announcements after a command are. */
@@ -241,13 +242,12 @@ typedef struct imap_fetch {
   unsigned char set_seen;    /* non-PEEK body items on a writable box */
   unsigned char need_body;   /* some items are message text */
   unsigned char need_header; /* HEADER/TEXT items: header length needed */
-  unsigned char header_known;
-  unsigned char has_uid;   /* UID is among the items */
-  unsigned char has_flags; /* FLAGS is among the items */
-  unsigned char need_meta; /* an item needs the size or internal date */
-  unsigned char skipped;   /* some messages could not be read */
-  unsigned char need_tree; /* some items need the MIME structure */
-  int skip_code;           /* why (a store error) */
+  unsigned char has_uid;     /* UID is among the items */
+  unsigned char has_flags;   /* FLAGS is among the items */
+  unsigned char need_meta;   /* an item needs the size or internal date */
+  unsigned char skipped;     /* some messages could not be read */
+  unsigned char need_tree;   /* some items need the MIME structure */
+  int skip_code;             /* why (a store error) */
   /* Messages left out whose \Seen this command set: taken back at the
    * end (imap_message.c fetch_finish). */
   mailproto_uid_range *unseen;

@@ -462,7 +462,6 @@ static int fetch_next(mailproto_imap *s) {
   f->uid = mailproto_imap_view_uid(v, f->index);
   f->first = 1;
   f->add_flags = 0;
-  f->header_known = 0;
   f->header_len = 0;
   f->probe_item = -1;
   /* FLAGS and UID (what a client's flag resync asks for every message)
@@ -726,7 +725,6 @@ static int fetch_read_done(mailproto_imap *s, int rc) {
       if (len == 0 || scan(f, data, len)) {
         if (len == 0)
           f->header_len = f->scan_pos;
-        f->header_known = 1;
         f->stage = IMAP_FETCH_HEAD;
       }
       return 0;

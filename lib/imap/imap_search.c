@@ -677,9 +677,15 @@ static int step_output(mailproto_imap *s, imap_search *q) {
                      : s->cmd.id == MAILPROTO_IMAP_CMD_SORT
                          ? "SORT completed"
                          : "THREAD completed";
-  if (q->failed)
+  if (q->failed) {
+    /* RFC 5182 2.1: a SEARCH with SAVE that fails empties "$", whatever
+     * the partial result saved. */
+    if (s->cmd.id == MAILPROTO_IMAP_CMD_SEARCH &&
+        (s->cmd.u.search.return_opts & MAILPROTO_IMAP_RETURN_SAVE))
+      mailproto_imap_search_forget(s);
     return mailproto_imap_done(s, "NO", "UNAVAILABLE",
                                "Some messages could not be searched");
+  }
   return mailproto_imap_done(s, "OK", NULL, text);
 }
 

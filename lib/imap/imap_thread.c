@@ -190,6 +190,10 @@ static uint32_t lookup(threader *t, uint32_t off, uint32_t len) {
 
 /* Whether `a` is `b` or one of its ancestors. */
 static int is_ancestor(const threader *t, uint32_t a, uint32_t b) {
+  /* A node without children is nobody's ancestor but its own: no walk
+   * up from b (which made a long reply chain quadratic). */
+  if (t->n[a].child == NONE)
+    return a == b;
   for (; b != NONE; b = t->n[b].parent)
     if (b == a)
       return 1;

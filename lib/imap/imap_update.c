@@ -293,6 +293,7 @@ void mailproto_imap_notify(void *arg) {
 
 int mailproto_imap_sync_start(mailproto_imap *s) {
   s->sel.dirty = 0;
+  s->sel.sync_failed = 0;
   return mailproto_imap_after_op(
       s, IMAP_OP_SYNC,
       mailproto_store_call_sync(&s->store, &s->io.op, IMAP_OP_SYNC,
@@ -310,6 +311,7 @@ int mailproto_imap_sync_done(mailproto_imap *s, int rc) {
     /* What the view got is kept (repeated reports are harmless); the
      * next chance tries again. The command's reply stands. */
     s->sel.dirty = 1;
+    s->sel.sync_failed = 1;
     return 0;
   }
   mailproto_imap_view_status(s->sel.view, &s->status);

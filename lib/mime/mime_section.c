@@ -175,24 +175,11 @@ void mailproto_mime_hfilter_init(mailproto_mime_hfilter *f,
 
 static int name_listed(const mailproto_mime_hfilter *f, const uint8_t *name,
                        size_t len) {
-  for (unsigned i = 0; i < f->field_count; i++) {
-    const mailproto_imap_str *s = &f->fields[i];
-    if (s->len != len)
-      continue;
-    size_t k = 0;
-    while (k < len) {
-      uint8_t a = name[k], b = (uint8_t)s->data[k];
-      if (a >= 'A' && a <= 'Z')
-        a = (uint8_t)(a + 32);
-      if (b >= 'A' && b <= 'Z')
-        b = (uint8_t)(b + 32);
-      if (a != b)
-        break;
-      k++;
-    }
-    if (k == len)
+  /* The requested names are NUL-terminated and hold no NUL (the parser
+   * refuses one). */
+  for (unsigned i = 0; i < f->field_count; i++)
+    if (mailproto_mime_span_is(name, len, f->fields[i].data))
       return 1;
-  }
   return 0;
 }
 

@@ -421,6 +421,84 @@ static void client_open_store(client *c, const mailproto_store *st) {
   ck_assert_int_eq(mailproto_imap_start(c->s), 0);
 }
 
+/* RFC 2177 3: a delivery while IDLE's first sync is still deferred
+ * (mailproto_imap_sync can only note it then) is announced as soon as
+ * that round is over, not at the next keep-alive. */
+START_TEST(test_mailproto_imap_sync_idle_change_during_first_round) {
+  mailproto_memstore *ms = store_new();
+  mailproto_store mem, st;
+  mailproto_memstore_store(ms, &mem);
+  faultstore *f;
+  ck_assert_int_eq(faultstore_new(&mem, NULL, &f), 0);
+  faultstore_store(f, &st);
+  client a;
+  client_open_store(&a, &st);
+  login_select(&a, "s SELECT INBOX\r\n");
+  deliver(ms, "Subject: one\r\n\r\nbody\r\n"); /* IDLE starts by syncing */
+  faultstore_defer_all(f, 1);
+  ck_assert_int_eq(mailproto_imap_feed(a.s, (const uint8_t *)"i IDLE\r\n", 8),
+                   8);
+  ck_assert_uint_eq(faultstore_pending(f), 1); /* that sync waits */
+  deliver(ms, "Subject: two\r\n\r\nbody\r\n");
+  ck_assert_int_eq(mailproto_imap_sync(a.s), 0); /* only noted */
+  faultstore_defer_all(f, 0);
+  while (faultstore_pending(f))
+    ck_assert_int_ge(faultstore_run_pending(f), 0);
+  const char *out = take(&a);
+  ck_assert_msg(strstr(out, "+ idling\r\n") != NULL, "%s", out);
+  ck_assert_msg(strstr(out, "* 2 EXISTS\r\n") != NULL, "%s", out);
+  ck_assert_str_eq(ask(&a, "DONE\r\n"), "i OK IDLE terminated\r\n");
+  mailproto_imap_free(a.s);
+  faultstore_free(f);
+  mailproto_memstore_free(ms);
+}
+END_TEST
+
+/* RFC 5182 2.1: a SEARCH with SAVE that fails leaves "$" empty, not
+ * holding what it had or what the failed search found before failing. */
+START_TEST(test_mailproto_imap_search_failed_save_empties_result) {
+  mailproto_memstore *ms = store_new();
+  deliver(ms, "Subject: a\r\n\r\nneedle\r\n");
+  deliver(ms, "Subject: b\r\n\r\nhay\r\n");
+  mailproto_store mem, st;
+  mailproto_memstore_store(ms, &mem);
+  faultstore *f;
+  ck_assert_int_eq(faultstore_new(&mem, NULL, &f), 0);
+  faultstore_store(f, &st);
+  client a;
+  client_open_store(&a, &st);
+  login_select(&a, "s SELECT INBOX\r\n");
+  ck_assert_str_eq(ask(&a, "k SEARCH RETURN (SAVE) ALL\r\n"),
+                   "k OK SEARCH completed\r\n");
+  ck_assert_str_eq(ask(&a, "l FETCH $ UID\r\n"),
+                   "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\n"
+                   "l OK FETCH completed\r\n");
+  /* Which of the search's store calls to fail so that message 1 matched
+   * before message 2 failed: tried in turn on the plain SEARCH. */
+  unsigned long before = faultstore_calls(f), k = 0;
+  ck_assert_str_eq(ask(&a, "t SEARCH BODY needle\r\n"),
+                   "* SEARCH 1\r\nt OK SEARCH completed\r\n");
+  unsigned long calls = faultstore_calls(f) - before;
+  for (unsigned long i = 1; i <= calls && !k; i++) {
+    faultstore_fail_nth(f, faultstore_calls(f) + i, MAILPROTO_ERR_IO);
+    if (strcmp(ask(&a, "t SEARCH BODY needle\r\n"),
+               "* SEARCH 1\r\nt NO [UNAVAILABLE] Some messages could not "
+               "be searched\r\n") == 0)
+      k = i;
+  }
+  ck_assert_uint_ne(k, 0);
+  faultstore_fail_nth(f, faultstore_calls(f) + k, MAILPROTO_ERR_IO);
+  ck_assert_str_eq(
+      ask(&a, "m SEARCH RETURN (SAVE) BODY needle\r\n"),
+      "m NO [UNAVAILABLE] Some messages could not be searched\r\n");
+  faultstore_fail_nth(f, 0, 0);
+  ck_assert_str_eq(ask(&a, "n FETCH $ UID\r\n"), "n OK FETCH completed\r\n");
+  mailproto_imap_free(a.s);
+  faultstore_free(f);
+  mailproto_memstore_free(ms);
+}
+END_TEST
+
 /* Sizes and dates are the same whether the store answers them (its
  * message_get hook) or the session keeps them (a backend built before
  * the hook: a shorter ops table), also for a message another session
@@ -1040,7 +1118,6 @@ START_TEST(test_mailproto_imap_new_allocation_failures) {
 }
 END_TEST
 
-
 /* ------------------------------------------------------------------ */
 /* Attack classes of issue 7: bounded memory whatever the input        */
 /* ------------------------------------------------------------------ */
@@ -1177,7 +1254,6 @@ START_TEST(test_mailproto_imap_feed_many_literals_deep_nesting) {
 }
 END_TEST
 
-
 /* ------------------------------------------------------------------ */
 /* The Maildir store                                                    */
 /* ------------------------------------------------------------------ */
@@ -1236,8 +1312,9 @@ START_TEST(test_mailproto_imap_feed_maildir_store) {
                    "e OK FETCH completed\r\n");
   r = ask(&b, "d SELECT INBOX\r\n");
   ck_assert_ptr_nonnull(strstr(r, "* 1 EXISTS\r\n"));
-  ck_assert_str_eq(ask(&b, "f STORE 1 +FLAGS (\\Deleted)\r\n"),
-                   "* 1 FETCH (FLAGS (\\Seen \\Deleted))\r\nf OK STORE completed\r\n");
+  ck_assert_str_eq(
+      ask(&b, "f STORE 1 +FLAGS (\\Deleted)\r\n"),
+      "* 1 FETCH (FLAGS (\\Seen \\Deleted))\r\nf OK STORE completed\r\n");
   ck_assert_str_eq(ask(&a, "n NOOP\r\n"),
                    "* 1 FETCH (FLAGS (\\Seen \\Deleted \\Recent))\r\n"
                    "n OK NOOP completed\r\n");
@@ -1269,6 +1346,8 @@ Suite *suite_imap_session(void) {
 
   tc = tcase_create("two sessions");
   tcase_add_test(tc, test_mailproto_imap_sync_idle_woken_by_delivery);
+  tcase_add_test(tc, test_mailproto_imap_sync_idle_change_during_first_round);
+  tcase_add_test(tc, test_mailproto_imap_search_failed_save_empties_result);
   tcase_add_test(tc,
                  test_mailproto_imap_sync_expunge_waits_for_allowed_command);
   tcase_add_test(tc, test_mailproto_imap_sync_flag_changes_two_sessions);

@@ -489,17 +489,29 @@ START_TEST(test_mime_fetch_counting_pass_error_is_nil) {
   /* BINARY takes a counting pass before its literal (RFC 3516 4.3): a
    * read error there comes before any of the literal is out, so the item
    * is NIL, the FETCH ends with NO and the session goes on. BINARY.SIZE
-   * has no NIL form: it is answered as BINARY[1] NIL. */
+   * of this 7bit part needs no read (the structure knows its size); of a
+   * base64 part it counts, and having no NIL form it is answered as
+   * BINARY[1] NIL. */
+  static const char encoded[] =
+      "Subject: b64\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n"
+      "\r\nc2VlIGJlbG93\r\n";
   harness h;
   start(&h, 0, 16384, 1 << 20);
   add_message(&h, forwarded, sizeof forwarded - 1);
+  add_message(&h, encoded, sizeof encoded - 1);
   open_inbox(&h);
-  free(answer(&h, "c FETCH 1 BODYSTRUCTURE\r\n", "c"));
+  free(answer(&h, "c FETCH 1:2 BODYSTRUCTURE\r\n", "c"));
   h.read_mode = 1;
   char *nil =
       answer(&h, "d FETCH 1 (UID BINARY.PEEK[1] BINARY.SIZE[1])\r\n", "d");
-  ck_assert_str_eq(nil, "* 1 FETCH (UID 1 BINARY[1] NIL BINARY[1] NIL)\r\n"
+  ck_assert_str_eq(nil, "* 1 FETCH (UID 1 BINARY[1] NIL BINARY.SIZE[1] 9)\r\n"
                         "d NO [UNAVAILABLE] Some messages could not be "
+                        "read\r\n");
+  free(nil);
+  nil = answer(&h, "f FETCH 2 (UID BINARY.SIZE[1])\r\n", "f");
+  ck_assert_str_eq(nil, "* 2 FETCH (UID 2 BINARY[1] NIL)\r\n"
+                        "f NO [UNAVAILABLE] Some messages could not be "
                         "read\r\n");
   ck_assert(!mailproto_imap_closed(h.s));
   ck_assert_uint_ge(h.drops, 1);
