@@ -252,6 +252,10 @@ int mailproto_imap_cmd_search(mailproto_imap *s) {
 /* ------------------------------------------------------------------ */
 
 static int add_match(mailproto_imap *s, imap_search *q) {
+  /* SORT and THREAD answer from their records alone. */
+  if (q->records)
+    return mailproto_imap_sort_add(&q->sort, &q->msg, &q->prog.fields,
+                                   q->prog.want);
   if (q->nmatch == q->capmatch) {
     size_t cap = q->capmatch ? 2 * q->capmatch : 64;
     uint32_t *m =
@@ -262,9 +266,6 @@ static int add_match(mailproto_imap *s, imap_search *q) {
     q->capmatch = cap;
   }
   q->match[q->nmatch++] = q->msg.index;
-  if (q->records)
-    return mailproto_imap_sort_add(&q->sort, &q->msg, &q->prog.fields,
-                                   q->prog.want);
   return 0;
 }
 
