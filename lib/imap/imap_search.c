@@ -62,6 +62,11 @@ struct imap_search {
   imap_sort_set sort;
   mailproto_buf out;
   size_t out_pos;
+  /* "* SEARCH" and "* SORT" numbers are written a piece at a time as the
+   * output drains, not all at once (a million matches would be ~8 MB):
+   * which list, and the next entry of it. */
+  enum { LIST_NONE, LIST_SEARCH, LIST_SORT } list;
+  size_t list_next;
 };
 
 typedef struct imap_search imap_search;
@@ -630,22 +635,13 @@ static int build_output(mailproto_imap *s, imap_search *q) {
       break;
     }
     rc = put(b, "* SEARCH");
-    for (size_t i = 0; rc == 0 && i < q->nmatch; i++)
-      if ((rc = put(b, " ")) == 0)
-        rc = mailproto_imap_search_put_num(b, number_of(s, q->match[i]));
-    if (rc == 0)
-      rc = put(b, "\r\n");
+    q->list = LIST_SEARCH;
     break;
   case MAILPROTO_IMAP_CMD_SORT:
     mailproto_imap_sort_run(&q->sort, s->cmd.u.sort.criteria,
                             s->cmd.u.sort.criteria_count);
     rc = put(b, "* SORT");
-    for (size_t i = 0; rc == 0 && i < q->sort.n; i++)
-      if ((rc = put(b, " ")) == 0)
-        rc = mailproto_imap_search_put_num(
-            b, s->cmd.uid ? q->sort.r[i].uid : q->sort.r[i].index + 1);
-    if (rc == 0)
-      rc = put(b, "\r\n");
+    q->list = LIST_SORT;
     break;
   default:
     /* RFC 5256 4: "THREAD" [SP 1*thread-list] */
@@ -664,7 +660,35 @@ static int build_output(mailproto_imap *s, imap_search *q) {
   return 0;
 }
 
+/* Refills q->out with the next piece of the SEARCH or SORT list, the
+ * line end after its last number. */
+static int list_piece(mailproto_imap *s, imap_search *q) {
+  mailproto_buf *b = &q->out;
+  size_t n = q->list == LIST_SEARCH ? q->nmatch : q->sort.n;
+  int rc = 0;
+  mailproto_buf_clear(b);
+  q->out_pos = 0;
+  for (; rc == 0 && q->list_next < n && b->len < OUT_PIECE; q->list_next++) {
+    size_t i = q->list_next;
+    uint32_t num = q->list == LIST_SEARCH ? number_of(s, q->match[i])
+                   : s->cmd.uid           ? q->sort.r[i].uid
+                                          : q->sort.r[i].index + 1;
+    if ((rc = put(b, " ")) == 0)
+      rc = mailproto_imap_search_put_num(b, num);
+  }
+  if (rc == 0 && q->list_next == n) {
+    rc = put(b, "\r\n");
+    q->list = LIST_NONE;
+  }
+  return rc == 0 || rc == MAILPROTO_ERR_NOMEM ? rc : MAILPROTO_ERR_INTERNAL;
+}
+
 static int step_output(mailproto_imap *s, imap_search *q) {
+  if (q->out_pos == q->out.len && q->list != LIST_NONE) {
+    int rc = list_piece(s, q);
+    if (rc != 0)
+      return rc;
+  }
   size_t left = q->out.len - q->out_pos;
   if (left > 0) {
     size_t n = left < OUT_PIECE ? left : OUT_PIECE;

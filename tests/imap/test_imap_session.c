@@ -499,6 +499,45 @@ START_TEST(test_mailproto_imap_search_failed_save_empties_result) {
 }
 END_TEST
 
+/* A "* SEARCH" or "* SORT" list longer than one output piece (16 KiB)
+ * goes out in pieces as the output drains, whole and in order. */
+START_TEST(test_mailproto_imap_search_long_lists_in_pieces) {
+  enum { N = 6000 };
+  mailproto_memstore *ms = store_new();
+  for (int i = 0; i < N; i++)
+    deliver(ms, "Subject: m\r\n\r\nm\r\n");
+  client a;
+  client_open(&a, ms, NULL);
+  login_select(&a, "s SELECT INBOX\r\n");
+  static char want[1 << 16];
+  for (int pass = 0; pass < 2; pass++) {
+    size_t n =
+        (size_t)snprintf(want, sizeof want, pass ? "* SORT" : "* SEARCH");
+    for (int i = 0; i < N; i++) {
+      int num = i + 1; /* same arrival times: ties go by number */
+      n += (size_t)snprintf(want + n, sizeof want - n, " %d", num);
+    }
+    snprintf(want + n, sizeof want - n, "\r\nq OK %s completed\r\n",
+             pass ? "SORT" : "SEARCH");
+    ck_assert_uint_gt(n, 16384);
+    say(&a, pass ? "q SORT (ARRIVAL) UTF-8 ALL\r\n" : "q SEARCH ALL\r\n");
+    /* The transport takes all: each writable lets the next piece out. */
+    for (int turn = 0; mailproto_imap_want_write(a.s); turn++) {
+      ck_assert_int_lt(turn, 100);
+      ck_assert_int_eq(mailproto_imap_writable(a.s), 0);
+    }
+    const char *got = take(&a);
+    size_t k = 0;
+    while (got[k] && got[k] == want[k])
+      k++;
+    ck_assert_msg(got[k] == want[k], "pass %d differs at %zu of %zu: %.40s",
+                  pass, k, strlen(want), got + k);
+  }
+  mailproto_imap_free(a.s);
+  mailproto_memstore_free(ms);
+}
+END_TEST
+
 /* Sizes and dates are the same whether the store answers them (its
  * message_get hook) or the session keeps them (a backend built before
  * the hook: a shorter ops table), also for a message another session
@@ -1348,6 +1387,7 @@ Suite *suite_imap_session(void) {
   tcase_add_test(tc, test_mailproto_imap_sync_idle_woken_by_delivery);
   tcase_add_test(tc, test_mailproto_imap_sync_idle_change_during_first_round);
   tcase_add_test(tc, test_mailproto_imap_search_failed_save_empties_result);
+  tcase_add_test(tc, test_mailproto_imap_search_long_lists_in_pieces);
   tcase_add_test(tc,
                  test_mailproto_imap_sync_expunge_waits_for_allowed_command);
   tcase_add_test(tc, test_mailproto_imap_sync_flag_changes_two_sessions);
