@@ -18,6 +18,7 @@ static const struct {
     {"core_base64", suite_core_base64},
     {"core_md5", suite_core_md5},
     {"core_utf8", suite_core_utf8},
+    {"core_saslprep", suite_core_saslprep},
     {"core_sasl", suite_core_sasl},
     {"core_date", suite_core_date},
     {"core_mutf7", suite_core_mutf7},

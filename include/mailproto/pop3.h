@@ -40,9 +40,9 @@
  * 4 raised RFC 1939's 47-octet command for this); PASS takes the rest of
  * the line. User names and passwords may be UTF-8 whenever "UTF8 USER" is
  * announced (RFC 6856 section 2.2; malformed UTF-8 is refused). They are
- * prepared with the mapping and prohibited-output steps of SASLprep (RFC
- * 4013 2.1, 2.3), not its NFKC normalisation, which needs Unicode tables;
- * APOP prepares the stored secret likewise. A message whose header holds
+ * prepared with SASLprep (RFC 4013: mapping, NFKC over Unicode 3.2,
+ * prohibited output, the bidirectional check); APOP prepares the stored
+ * secret likewise, as a stored string (no unassigned code points). A message whose header holds
  * bytes beyond ASCII gets "-ERR [UTF8]" from RETR and TOP until the client
  * sends UTF8 (RFC 6856 2.1, 5; see send_8bit_headers). Unknown
  * commands, commands in the wrong state, syntax errors, over-long lines

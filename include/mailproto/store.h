@@ -196,10 +196,10 @@ typedef struct mailproto_store_ops {
    * release_account.
    *
    * The identities and the password arrive prepared (RFC 4616 2): UTF-8
-   * beyond ASCII went through SASLprep's mapping (U+00AD and other
+   * beyond ASCII went through SASLprep (RFC 4013: U+00AD and other
    * "commonly mapped to nothing" characters dropped, non-ASCII spaces made
-   * SPACE) and its prohibited-output check; ASCII and non-UTF-8 bytes are
-   * as the client sent them. A backend compares them with its stored
+   * SPACE, normalisation form KC, prohibited output and bidi checks);
+   * ASCII and non-UTF-8 bytes are as the client sent them. A backend compares them with its stored
    * strings prepared the same way, as the shipped stores' add_user does.
    */
   int (*authenticate)(void *ctx, mailproto_op *op, const char *authzid,

@@ -18,7 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/md5.h"
-#include "core/utf8.h"
+#include "core/saslprep.h"
 
 /* Longest decoded client response: PLAIN's three fields and two NULs, with
  * room for one more byte so an over-long message is seen as such. */
@@ -40,7 +40,7 @@ static int set_challenge(mailproto_sasl *s, const void *raw, size_t len) {
 
 /* Copies an identity or password into a NUL-terminated field, prepared
  * as every login path prepares it (RFC 4616 2: SASLprep, see
- * core/utf8.h); sets *out_len when not NULL. A NUL inside would silently
+ * core/saslprep.h); sets *out_len when not NULL. A NUL inside would silently
  * shorten the C string ("admin\0junk"), so it is refused. */
 static int set_field(char *field, const uint8_t *in, size_t len,
                      int allow_empty, size_t *out_len) {
@@ -49,7 +49,9 @@ static int set_field(char *field, const uint8_t *in, size_t len,
   if ((len == 0 && !allow_empty) || memchr(in, '\0', len))
     return MAILPROTO_ERR_SYNTAX;
   size_t n;
-  int rc = mailproto_credential_prepare((const char *)in, len, field, &n);
+  int rc =
+      mailproto_credential_prepare((const char *)in, len, MAILPROTO_PREP_QUERY,
+                                   field, MAILPROTO_SASL_FIELD_MAX + 1, &n);
   if (rc == 0 && out_len)
     *out_len = n;
   return rc;

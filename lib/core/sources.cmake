@@ -12,6 +12,8 @@ set(MAILPROTO_CORE_SOURCES
   core/outq.c
   core/reply.c
   core/sasl.c
+  core/saslprep.c
+  core/saslprep_tables.c
   core/utf8.c
   core/session.c
   core/version.c)

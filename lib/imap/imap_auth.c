@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/utf8.h"
+#include "core/saslprep.h"
 #include "imap/imap_internal.h"
 #include "store/store_call.h"
 
@@ -231,15 +231,16 @@ int mailproto_imap_cmd_login(mailproto_imap *s) {
   /* RFC 3501 6.2.3 and 7.2.1 (LOGINDISABLED). */
   if (!plaintext_allowed(s))
     return mailproto_imap_done(s, "NO", "PRIVACYREQUIRED", PLAINTEXT_REFUSED);
-  /* Prepared as every login path prepares them (core/utf8.h). */
+  /* Prepared as every login path prepares them (core/saslprep.h). */
   char name[MAILPROTO_SASL_FIELD_MAX + 1];
   char password[MAILPROTO_SASL_FIELD_MAX + 1];
   size_t name_len, password_len;
   if (user->len == 0 || user->len > MAILPROTO_SASL_FIELD_MAX ||
       pass->len > MAILPROTO_SASL_FIELD_MAX ||
-      mailproto_credential_prepare(user->data, user->len, name, &name_len) !=
-          0 ||
-      mailproto_credential_prepare(pass->data, pass->len, password,
+      mailproto_credential_prepare(user->data, user->len, MAILPROTO_PREP_QUERY,
+                                   name, sizeof name, &name_len) != 0 ||
+      mailproto_credential_prepare(pass->data, pass->len, MAILPROTO_PREP_QUERY,
+                                   password, sizeof password,
                                    &password_len) != 0) {
     mailproto_secure_zero(password, sizeof password);
     mailproto_reply_clear(&s->reply, &s->alloc);

@@ -14,7 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/md5.h"
-#include "core/utf8.h"
+#include "core/saslprep.h"
 #include "pop3/pop3_internal.h"
 #include "store/store_call.h"
 
@@ -183,7 +183,8 @@ static int apop_matches(const mailproto_pop3 *s) {
   char hex[2 * MAILPROTO_MD5_DIGEST_LEN + 1];
   char secret[MAILPROTO_SECRET_MAX + 1];
   size_t secret_len;
-  if (mailproto_credential_prepare(l->secret, l->secret_len, secret,
+  if (mailproto_credential_prepare(l->secret, l->secret_len,
+                                   MAILPROTO_PREP_STORED, secret, sizeof secret,
                                    &secret_len) != 0) {
     mailproto_secure_zero(secret, sizeof secret);
     return 0;
@@ -251,7 +252,8 @@ int mailproto_pop3_cmd_user(mailproto_pop3 *s, const char *arg, size_t len) {
   size_t user_len;
   if (len > MAILPROTO_SASL_FIELD_MAX ||
       !mailproto_pop3_text_ok(s, arg, len, 0) ||
-      mailproto_credential_prepare(arg, len, user, &user_len) != 0)
+      mailproto_credential_prepare(arg, len, MAILPROTO_PREP_QUERY, user,
+                                   sizeof user, &user_len) != 0)
     return mailproto_pop3_bad(s, "Syntax error");
   mailproto_mem_free(&s->alloc, s->user_arg);
   s->user_arg = mailproto_mem_strndup(&s->alloc, user, user_len);
@@ -272,7 +274,8 @@ int mailproto_pop3_cmd_pass(mailproto_pop3 *s, const char *arg, size_t len) {
   size_t password_len;
   if (len > MAILPROTO_SASL_FIELD_MAX ||
       !mailproto_pop3_text_ok(s, arg, len, 1) ||
-      mailproto_credential_prepare(arg, len, password, &password_len) != 0) {
+      mailproto_credential_prepare(arg, len, MAILPROTO_PREP_QUERY, password,
+                                   sizeof password, &password_len) != 0) {
     mailproto_secure_zero(password, sizeof password);
     mailproto_pop3_auth_reset(s);
     return mailproto_pop3_bad(s, "Syntax error");
@@ -309,7 +312,8 @@ int mailproto_pop3_cmd_apop(mailproto_pop3 *s, const char *args, size_t len) {
     return mailproto_pop3_bad(s, "Syntax error");
   char user[MAILPROTO_SASL_FIELD_MAX + 1];
   size_t user_len;
-  if (mailproto_credential_prepare(args, name_len, user, &user_len) != 0)
+  if (mailproto_credential_prepare(args, name_len, MAILPROTO_PREP_QUERY, user,
+                                   sizeof user, &user_len) != 0)
     return mailproto_pop3_bad(s, "Syntax error");
   int rc = login_new(s, user, user_len);
   if (rc != 0)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/utf8.h"
+#include "core/saslprep.h"
 
 int mailproto_store_grow(const mailproto_allocator *a, void **array,
                          size_t *cap, size_t need, size_t elem) {
@@ -49,8 +49,11 @@ int mailproto_store_prepare_login(const char *name, const char *password,
                                   size_t *password_len) {
   size_t nlen = strlen(name), plen = strlen(password), n;
   if (nlen > MAILPROTO_STORE_NAME_MAX || plen > MAILPROTO_SECRET_MAX ||
-      mailproto_credential_prepare(name, nlen, name_out, &n) != 0 || n == 0 ||
-      mailproto_credential_prepare(password, plen, password_out,
+      mailproto_credential_prepare(name, nlen, MAILPROTO_PREP_STORED, name_out,
+                                   MAILPROTO_STORE_NAME_MAX + 1, &n) != 0 ||
+      n == 0 ||
+      mailproto_credential_prepare(password, plen, MAILPROTO_PREP_STORED,
+                                   password_out, MAILPROTO_SECRET_MAX + 1,
                                    password_len) != 0)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
   return 0;

@@ -39,9 +39,8 @@ size_t mailproto_store_local_part(const char *address);
  * the time taken tells nothing about how much of a guess was right. */
 /* A user's name and password as a backend keeps them: prepared as the
  * library prepares presented credentials before the authenticate hook
- * (core/utf8.h: SASLprep's mapping and prohibited output for UTF-8), so
- * the two compare as bytes (RFC 4616 2: the database strings are
- * prepared too). `name_out` has room for MAILPROTO_STORE_NAME_MAX + 1
+ * (core/saslprep.h: SASLprep for UTF-8, as stored strings), so the two
+ * compare as bytes (RFC 4616 2: the database strings are prepared too). `name_out` has room for MAILPROTO_STORE_NAME_MAX + 1
  * bytes, `password_out` for MAILPROTO_SECRET_MAX + 1. Returns 0 or
  * INVALID_ARGUMENT (too long, or preparation fails). */
 #define MAILPROTO_STORE_NAME_MAX 255

@@ -1,0 +1,46 @@
+/*
+ * The Unicode 3.2 data SASLprep needs (RFC 3454 pins that version), in
+ * saslprep_tables.c, which gen_saslprep_tables.py writes. Every table is
+ * sorted by code point for a binary search.
+ */
+#ifndef MAILPROTO_CORE_SASLPREP_TABLES_H
+#define MAILPROTO_CORE_SASLPREP_TABLES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mailproto_ucd_range {
+  uint32_t first, last;
+} mailproto_ucd_range;
+
+typedef struct mailproto_ucd_class {
+  uint32_t first, last;
+  uint8_t combining_class;
+} mailproto_ucd_class;
+
+/* Hangul syllables are left out: they decompose algorithmically. */
+typedef struct mailproto_ucd_decomposition {
+  uint32_t code_point;
+  uint16_t offset; /* into mailproto_ucd_decomposition_pool */
+  uint8_t length;
+} mailproto_ucd_decomposition;
+
+typedef struct mailproto_ucd_pair {
+  uint32_t first, second, composite;
+} mailproto_ucd_pair;
+
+extern const mailproto_ucd_class mailproto_ucd_combining[];
+extern const size_t mailproto_ucd_combining_count;
+extern const mailproto_ucd_decomposition mailproto_ucd_decompositions[];
+extern const size_t mailproto_ucd_decompositions_count;
+extern const uint32_t mailproto_ucd_decomposition_pool[];
+extern const mailproto_ucd_pair mailproto_ucd_compositions[];
+extern const size_t mailproto_ucd_compositions_count;
+extern const mailproto_ucd_range mailproto_ucd_unassigned[];
+extern const size_t mailproto_ucd_unassigned_count;
+extern const mailproto_ucd_range mailproto_ucd_bidi_r_al[];
+extern const size_t mailproto_ucd_bidi_r_al_count;
+extern const mailproto_ucd_range mailproto_ucd_bidi_l[];
+extern const size_t mailproto_ucd_bidi_l_count;
+
+#endif
