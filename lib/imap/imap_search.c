@@ -62,10 +62,10 @@ struct imap_search {
   imap_sort_set sort;
   mailproto_buf out;
   size_t out_pos;
-  /* "* SEARCH" and "* SORT" numbers are written a piece at a time as the
-   * output drains, not all at once (a million matches would be ~8 MB):
-   * which list, and the next entry of it. */
-  enum { LIST_NONE, LIST_SEARCH, LIST_SORT } list;
+  /* "* SEARCH" and "* SORT" numbers and ESEARCH's ALL set are written a
+   * piece at a time as the output drains, not all at once (a million
+   * matches would be ~8 MB): which list, and the next entry of it. */
+  enum { LIST_NONE, LIST_SEARCH, LIST_SORT, LIST_ESEARCH_ALL } list;
   size_t list_next;
 };
 
@@ -553,13 +553,16 @@ static uint32_t number_of(const mailproto_imap *s, uint32_t index) {
   return s->cmd.uid ? mailproto_imap_view_uid(s->sel.view, index) : index + 1;
 }
 
-/* "2,4:7,10": runs of consecutive numbers as ranges (RFC 4731 ALL). */
-static int put_set(mailproto_imap *s, mailproto_buf *b, const uint32_t *idx,
-                   size_t n) {
+/* The next piece of "2,4:7,10", runs of consecutive numbers as ranges
+ * (RFC 4731 ALL), from q->list_next on. */
+static int put_set_piece(mailproto_imap *s, imap_search *q) {
+  mailproto_buf *b = &q->out;
+  const uint32_t *idx = q->match;
+  size_t n = q->nmatch;
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < n;) {
+  while (rc == 0 && q->list_next < n && b->len < OUT_PIECE) {
+    size_t i = q->list_next, j = i + 1;
     uint32_t first = number_of(s, idx[i]), last = first;
-    size_t j = i + 1;
     while (j < n && number_of(s, idx[j]) == last + 1)
       last = number_of(s, idx[j++]);
     if (i > 0)
@@ -568,9 +571,18 @@ static int put_set(mailproto_imap *s, mailproto_buf *b, const uint32_t *idx,
       rc = mailproto_imap_search_put_num(b, first);
     if (rc == 0 && last != first && (rc = put(b, ":")) == 0)
       rc = mailproto_imap_search_put_num(b, last);
-    i = j;
+    q->list_next = j;
   }
   return rc;
+}
+
+/* What follows ALL in an ESEARCH response. */
+static int esearch_end(imap_search *q) {
+  mailproto_buf *b = &q->out;
+  int rc = 0;
+  if ((q->ret & MAILPROTO_IMAP_RETURN_COUNT) && (rc = put(b, " COUNT ")) == 0)
+    rc = mailproto_imap_search_put_num(b, q->nmatch);
+  return rc == 0 ? put(b, "\r\n") : rc;
 }
 
 static int esearch(mailproto_imap *s, imap_search *q) {
@@ -613,16 +625,13 @@ static int esearch(mailproto_imap *s, imap_search *q) {
   if (rc == 0 && n && (ret & MAILPROTO_IMAP_RETURN_MAX) &&
       (rc = put(b, " MAX ")) == 0)
     rc = mailproto_imap_search_put_num(b, number_of(s, m[n - 1]));
-  /* The order Dovecot uses (RFC 4731 leaves it open). */
-  if (rc == 0 && n && (ret & MAILPROTO_IMAP_RETURN_ALL) &&
-      (rc = put(b, " ALL ")) == 0)
-    rc = put_set(s, b, m, n);
-  if (rc == 0 && (ret & MAILPROTO_IMAP_RETURN_COUNT) &&
-      (rc = put(b, " COUNT ")) == 0)
-    rc = mailproto_imap_search_put_num(b, n);
-  if (rc == 0)
-    rc = put(b, "\r\n");
-  return rc;
+  /* The order Dovecot uses (RFC 4731 leaves it open); the set and the
+   * rest come from list_piece(). */
+  if (rc == 0 && n && (ret & MAILPROTO_IMAP_RETURN_ALL)) {
+    q->list = LIST_ESEARCH_ALL;
+    return put(b, " ALL ");
+  }
+  return rc == 0 ? esearch_end(q) : rc;
 }
 
 static int build_output(mailproto_imap *s, imap_search *q) {
@@ -660,14 +669,22 @@ static int build_output(mailproto_imap *s, imap_search *q) {
   return 0;
 }
 
-/* Refills q->out with the next piece of the SEARCH or SORT list, the
- * line end after its last number. */
+/* Refills q->out with the next piece of the SEARCH or SORT list or the
+ * ESEARCH ALL set, what ends the line after its last number. */
 static int list_piece(mailproto_imap *s, imap_search *q) {
   mailproto_buf *b = &q->out;
-  size_t n = q->list == LIST_SEARCH ? q->nmatch : q->sort.n;
-  int rc = 0;
   mailproto_buf_clear(b);
   q->out_pos = 0;
+  if (q->list == LIST_ESEARCH_ALL) {
+    int rc = put_set_piece(s, q);
+    if (rc == 0 && q->list_next == q->nmatch) {
+      rc = esearch_end(q);
+      q->list = LIST_NONE;
+    }
+    return rc == 0 || rc == MAILPROTO_ERR_NOMEM ? rc : MAILPROTO_ERR_INTERNAL;
+  }
+  size_t n = q->list == LIST_SEARCH ? q->nmatch : q->sort.n;
+  int rc = 0;
   for (; rc == 0 && q->list_next < n && b->len < OUT_PIECE; q->list_next++) {
     size_t i = q->list_next;
     uint32_t num = q->list == LIST_SEARCH ? number_of(s, q->match[i])
