@@ -54,7 +54,9 @@ static int set_field(char *field, const uint8_t *in, size_t len,
                                    field, MAILPROTO_SASL_FIELD_MAX + 1, &n);
   if (rc == 0 && out_len)
     *out_len = n;
-  return rc;
+  /* A short line whose credential normalises beyond the field is not an
+   * over-long line: it fails preparation (RFC 4616 2). */
+  return rc == MAILPROTO_ERR_TOO_LONG ? MAILPROTO_ERR_SYNTAX : rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -260,6 +260,7 @@ static int encode(const prep_work *w, char *out, size_t out_size,
     size_t n = mailproto_utf8_encode(bytes, w->cp[i]);
     if (n > out_size - o) {
       mailproto_secure_zero(out, o);
+      mailproto_secure_zero(bytes, sizeof bytes);
       return MAILPROTO_ERR_TOO_LONG;
     }
     memcpy(out + o, bytes, n);

@@ -201,16 +201,15 @@ int mailproto_memstore_add_user(mailproto_memstore *s, const char *name,
                                 const char *password) {
   if (!s || !name || !password || !*name)
     return MAILPROTO_ERR_INVALID_ARGUMENT;
-  for (const char *p = name; *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c < 0x20 || c == 0x7f || c == '@')
-      return MAILPROTO_ERR_INVALID_ARGUMENT;
-  }
   char prep_name[MAILPROTO_STORE_NAME_MAX + 1];
   char prep_password[MAILPROTO_SECRET_MAX + 1];
   size_t plen;
   int rc = mailproto_store_prepare_login(name, password, prep_name,
                                          prep_password, &plen);
+  /* The prepared name is the one checked: NFKC makes U+FF20 an "@".
+   * (Preparation has refused control characters already.) */
+  if (rc == 0 && strchr(prep_name, '@'))
+    rc = MAILPROTO_ERR_INVALID_ARGUMENT;
   if (rc == 0)
     rc = add_user(s, prep_name, prep_password, plen);
   mailproto_secure_zero(prep_password, sizeof prep_password);

@@ -128,7 +128,8 @@ START_TEST(test_sasl_start_plain_prepares_credentials) {
   /* LOGIN prepares both fields too. */
   ck_assert_int_eq(start_ir(s, "LOGIN", S("zo\xc3\xab")),
                    MAILPROTO_SASL_CHALLENGE);
-  ck_assert_int_eq(step_raw(s, S("k\xe3\x80\x80" "ey")),
+  ck_assert_int_eq(step_raw(s, S("k\xe3\x80\x80"
+                                 "ey")),
                    MAILPROTO_SASL_CHECK_PASSWORD);
   ck_assert_str_eq(s->password, "k ey");
   ck_assert_uint_eq(s->password_len, 4);
@@ -264,6 +265,14 @@ START_TEST(test_sasl_step_login_bad_fields) {
   ck_assert_int_eq(start_ir(s, "LOGIN", big, 256), MAILPROTO_ERR_TOO_LONG);
   ck_assert_int_eq(start_ir(s, "LOGIN", big, 255), MAILPROTO_SASL_CHALLENGE);
   ck_assert_int_eq(step_raw(s, big, 256), MAILPROTO_ERR_TOO_LONG);
+  assert_wiped(s);
+  /* A short password whose NFKC form (8 x 33 bytes) overflows the field
+   * fails preparation; the line itself was not too long. */
+  char wide[24];
+  for (size_t i = 0; i < sizeof wide; i += 3)
+    memcpy(wide + i, "\xef\xb7\xba", 3);
+  ck_assert_int_eq(start_ir(s, "LOGIN", S("u")), MAILPROTO_SASL_CHALLENGE);
+  ck_assert_int_eq(step_raw(s, wide, sizeof wide), MAILPROTO_ERR_SYNTAX);
   assert_wiped(s);
   /* A NUL would cut the C string short ("admin\0junk" must not become
    * "admin"). */

@@ -221,8 +221,17 @@ END_TEST
 START_TEST(test_add_user_rejects_bad_input) {
   mailproto_memstore *m = NULL;
   ck_assert_int_eq(mailproto_memstore_new(NULL, &m), 0);
-  static const char *const bad[] = {"", "a@b", "tab\tbed", "del\x7f", "nl\n"};
-  for (size_t i = 0; i < 5; i++)
+  /* U+FF20 and U+FE6B prepare (NFKC) to "@". */
+  static const char *const bad[] = {"",
+                                    "a@b",
+                                    "a\xef\xbc\xa0"
+                                    "b",
+                                    "a\xef\xb9\xab"
+                                    "b",
+                                    "tab\tbed",
+                                    "del\x7f",
+                                    "nl\n"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     ck_assert_int_eq(mailproto_memstore_add_user(m, bad[i], "pw"),
                      MAILPROTO_ERR_INVALID_ARGUMENT);
   ck_assert_int_eq(mailproto_memstore_add_user(m, NULL, "pw"),
