@@ -350,78 +350,93 @@ static int subject_of(const threader *t, uint32_t x, const uint8_t **s,
   return *len > 0;
 }
 
+/* The subject table of gather(): open addressing, NONE for empty. */
+typedef struct subject_table {
+  uint32_t *slot;
+  size_t mask;
+} subject_table;
+
+/* The slot of base subject s[0..len): the container holding it, or the
+ * empty slot where it would go. A container's subject is read afresh,
+ * which is sound because gather() never changes it (see there). */
+static size_t subject_slot(const threader *t, const subject_table *tab,
+                           const uint8_t *s, size_t len) {
+  size_t h = hash(s, len) & tab->mask;
+  for (; tab->slot[h] != NONE; h = (h + 1) & tab->mask) {
+    const uint8_t *s2 = NULL;
+    size_t len2 = 0;
+    int reply2;
+    if (subject_of(t, tab->slot[h], &s2, &len2, &reply2) && len2 == len &&
+        memcmp(s, s2, len) == 0)
+      break;
+  }
+  return h;
+}
+
+/* Moves x's children to the end of y's list, so y's first child, whose
+ * subject is y's, stays first. */
+static void append_children(threader *t, uint32_t y, uint32_t x) {
+  uint32_t *tail = &t->n[y].child;
+  while (*tail != NONE)
+    tail = &t->n[*tail].next;
+  *tail = t->n[x].child;
+  for (uint32_t c = t->n[x].child; c != NONE; c = t->n[c].next)
+    t->n[c].parent = y;
+  t->n[x].child = NONE;
+}
+
 /* RFC 5256 3 (4): roots with the same base subject are gathered. */
 static void gather(threader *t) {
   uint32_t k = 0;
   for (uint32_t c = t->n[t->root].child; c != NONE; c = t->n[c].next)
     t->tmp[k++] = c;
-  /* The subject table: open addressing over t->stack. */
   size_t size = 1;
   while (size < 2 * (size_t)k + 2)
     size <<= 1;
-  uint32_t *tab = t->stack;
+  subject_table tab = {t->stack, size - 1};
   for (size_t i = 0; i < size; i++)
-    tab[i] = NONE;
-  const uint8_t *s = NULL, *s2 = NULL;
-  size_t len = 0, len2 = 0;
-  int reply = 0, reply2 = 0;
+    tab.slot[i] = NONE;
+  const uint8_t *s;
+  size_t len;
+  int reply;
+  /* (4.B) Each subject's container: a dummy if there is one, else a
+   * message whose subject is not a reply if there is one. */
   for (uint32_t i = 0; i < k; i++) {
     uint32_t x = t->tmp[i];
     if (!subject_of(t, x, &s, &len, &reply))
       continue;
-    size_t h = hash(s, len) & (size - 1);
-    for (; tab[h] != NONE; h = (h + 1) & (size - 1)) {
-      subject_of(t, tab[h], &s2, &len2, &reply2);
-      if (len2 == len && memcmp(s, s2, len) == 0)
-        break;
-    }
-    uint32_t old = tab[h];
-    int xdummy = t->n[x].rec == NONE;
-    if (old == NONE)
-      tab[h] = x;
-    else if (xdummy && t->n[old].rec != NONE)
-      tab[h] = x;
-    else if (!xdummy && t->n[old].rec != NONE && reply2 && !reply)
-      tab[h] = x;
+    uint32_t *y = &tab.slot[subject_slot(t, &tab, s, len)];
+    if (*y == NONE)
+      *y = x;
+    else if (t->n[*y].rec != NONE &&
+             (t->n[x].rec == NONE ||
+              (t->set->r[t->n[*y].rec].is_reply && !reply)))
+      *y = x;
   }
+  /* (4.C) Every other root with that subject joins the container. By
+   * the choice above, a dummy root finds a dummy there, and a message
+   * that is not a reply finds one that is not either (the RFC's cases
+   * "the table's is a message, this one a dummy" and "the table's is a
+   * reply, this one not" cannot arise). No container's subject changes
+   * on the way: children join a dummy behind its first child or, being
+   * of its subject, in front; a new dummy's first child has its subject. */
   for (uint32_t i = 0; i < k; i++) {
     uint32_t x = t->tmp[i];
     if (t->n[x].parent != t->root || !subject_of(t, x, &s, &len, &reply))
       continue;
-    size_t h = hash(s, len) & (size - 1);
-    for (; tab[h] != NONE; h = (h + 1) & (size - 1)) {
-      subject_of(t, tab[h], &s2, &len2, &reply2);
-      if (len2 == len && memcmp(s, s2, len) == 0)
-        break;
-    }
-    uint32_t y = tab[h];
+    uint32_t *slot = &tab.slot[subject_slot(t, &tab, s, len)];
+    uint32_t y = *slot;
     if (y == NONE || y == x)
       continue;
-    int xd = t->n[x].rec == NONE, yd = t->n[y].rec == NONE;
-    reply = t->set->r[message_of(t, x)].is_reply;
-    reply2 = t->set->r[message_of(t, y)].is_reply;
-    if (xd && yd) {
+    int x_dummy = t->n[x].rec == NONE, y_dummy = t->n[y].rec == NONE;
+    if (x_dummy && y_dummy) {
       /* Both dummies: x's children join y's. */
       unlink_node(t, x);
-      uint32_t c;
-      while ((c = t->n[x].child) != NONE) {
-        unlink_node(t, c);
-        add_child(t, y, c);
-      }
-    } else if (yd) {
+      append_children(t, y, x);
+    } else if (y_dummy || (reply && !t->set->r[t->n[y].rec].is_reply)) {
+      /* Under the dummy; or a reply under the message it answers. */
       unlink_node(t, x);
       add_child(t, y, x);
-    } else if (xd) {
-      unlink_node(t, y);
-      add_child(t, x, y);
-      tab[h] = x;
-    } else if (reply && !reply2) {
-      unlink_node(t, x);
-      add_child(t, y, x);
-    } else if (!reply && reply2) {
-      unlink_node(t, y);
-      add_child(t, x, y);
-      tab[h] = x;
     } else {
       /* Both replies or neither: siblings under a new dummy. */
       uint32_t d = new_node(t, NONE);
@@ -430,7 +445,7 @@ static void gather(threader *t) {
       add_child(t, d, y);
       add_child(t, d, x);
       add_child(t, t->root, d);
-      tab[h] = d;
+      *slot = d;
     }
   }
 }

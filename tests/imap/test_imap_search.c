@@ -201,6 +201,21 @@ START_TEST(test_thread_references_normalized_ids) {
 }
 END_TEST
 
+START_TEST(test_thread_references_gathering_after_merge) {
+  /* Two dummy roots whose first children share "foo" merge (RFC 5256 3
+   * (5)(C)); the merged dummy's first child is then "baz", yet the table
+   * still holds it under "foo", so message 5 ("foo", no references)
+   * joins it too. */
+  const tmsg m[] = {{"<a@x>", "<x@x>", NULL, "foo", 1},
+                    {"<b@x>", "<x@x>", NULL, "bar", 2},
+                    {"<c@x>", "<y@x>", NULL, "foo", 3},
+                    {"<d@x>", "<y@x>", NULL, "baz", 4},
+                    {"<e@x>", NULL, NULL, "foo", 5}};
+  ck_assert_str_eq(thread(m, 5, MAILPROTO_IMAP_THREAD_REFERENCES),
+                   "((1)(2)(3)(4)(5))");
+}
+END_TEST
+
 START_TEST(test_thread_references_subject_gathering) {
   /* Same base subject, no references: the reply goes under the
    * original; two non-replies become siblings under a dummy. */
@@ -460,6 +475,7 @@ Suite *suite_imap_search(void) {
   tcase_add_test(tc, test_thread_references_duplicates_and_missing);
   tcase_add_test(tc, test_thread_references_normalized_ids);
   tcase_add_test(tc, test_thread_references_subject_gathering);
+  tcase_add_test(tc, test_thread_references_gathering_after_merge);
   tcase_add_test(tc, test_thread_references_long_chain);
   tcase_add_test(tc, test_thread_orderedsubject_groups);
   tcase_add_test(tc, test_search_large_messages_streamed);
