@@ -19,6 +19,7 @@ static const struct {
     {"core_md5", suite_core_md5},
     {"core_utf8", suite_core_utf8},
     {"core_saslprep", suite_core_saslprep},
+    {"core_sort", suite_core_sort},
     {"core_sasl", suite_core_sasl},
     {"core_date", suite_core_date},
     {"core_mutf7", suite_core_mutf7},

@@ -12,6 +12,7 @@ Suite *suite_core_base64(void);
 Suite *suite_core_md5(void);
 Suite *suite_core_utf8(void);
 Suite *suite_core_saslprep(void);
+Suite *suite_core_sort(void);
 Suite *suite_core_sasl(void);
 Suite *suite_core_date(void);
 Suite *suite_core_mutf7(void);

@@ -13,6 +13,7 @@ set(MAILPROTO_CORE_SOURCES
   core/reply.c
   core/sasl.c
   core/saslprep.c
+  core/sort.c
   core/saslprep_tables.c
   core/utf8.c
   core/session.c

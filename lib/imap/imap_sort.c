@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/sort.h"
 #include "core/utf8.h"
 #include "imap/imap_search.h"
 #include "mime/mime_header.h"
@@ -527,34 +528,16 @@ typedef struct sort_ctx {
   unsigned n;
 } sort_ctx;
 
-/* Moves r[root] down its heap of `end` records. */
-static void sift(const sort_ctx *x, imap_sort_rec *r, size_t root, size_t end) {
-  for (size_t child; (child = 2 * root + 1) < end; root = child) {
-    if (child + 1 < end &&
-        compare(x->set, x->c, x->n, &r[child], &r[child + 1]) < 0)
-      child++;
-    if (compare(x->set, x->c, x->n, &r[root], &r[child]) >= 0)
-      return;
-    imap_sort_rec t = r[root];
-    r[root] = r[child];
-    r[child] = t;
-  }
+static int compare_records(const void *a, const void *b, const void *ctx) {
+  const sort_ctx *x = ctx;
+  return compare(x->set, x->c, x->n, a, b);
 }
 
 void mailproto_imap_sort_run(imap_sort_set *set,
                              const mailproto_imap_sort_criterion *c,
                              unsigned n) {
-  /* A heap sort: O(n log n) and no memory beyond the records. The
-   * comparison is total (sequence numbers break ties), so the order is
-   * deterministic although the sort is not stable. */
+  /* The comparison is total (sequence numbers break ties), so the order
+   * is deterministic although the sort is not stable. */
   sort_ctx x = {set, c, n};
-  imap_sort_rec *r = set->r;
-  for (size_t i = set->n / 2; i-- > 0;)
-    sift(&x, r, i, set->n);
-  for (size_t end = set->n; end-- > 1;) {
-    imap_sort_rec t = r[0];
-    r[0] = r[end];
-    r[end] = t;
-    sift(&x, r, 0, end);
-  }
+  mailproto_heap_sort(set->r, set->n, sizeof *set->r, compare_records, &x);
 }

@@ -10,39 +10,10 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/sort.h"
 #include "imap/imap_search.h"
 
 #define NONE UINT32_MAX
-
-/* ------------------------------------------------------------------ */
-/* A heap sort over indexes with a context (qsort has none in C11)     */
-/* ------------------------------------------------------------------ */
-
-typedef int (*cmp_fn)(const void *ctx, uint32_t a, uint32_t b);
-
-static void sift(uint32_t *a, size_t root, size_t end, cmp_fn cmp,
-                 const void *ctx) {
-  for (size_t child; (child = 2 * root + 1) < end; root = child) {
-    if (child + 1 < end && cmp(ctx, a[child], a[child + 1]) < 0)
-      child++;
-    if (cmp(ctx, a[root], a[child]) >= 0)
-      return;
-    uint32_t t = a[root];
-    a[root] = a[child];
-    a[child] = t;
-  }
-}
-
-static void sort_u32(uint32_t *a, size_t n, cmp_fn cmp, const void *ctx) {
-  for (size_t i = n / 2; i-- > 0;)
-    sift(a, i, n, cmp, ctx);
-  for (size_t end = n; end-- > 1;) {
-    uint32_t t = a[0];
-    a[0] = a[end];
-    a[end] = t;
-    sift(a, 0, end, cmp, ctx);
-  }
-}
 
 /* ------------------------------------------------------------------ */
 /* Output                                                              */
@@ -64,12 +35,17 @@ static uint32_t number(const imap_sort_set *set, uint32_t rec, int uid) {
 /* ORDEREDSUBJECT                                                      */
 /* ------------------------------------------------------------------ */
 
-static int cmp_sent(const void *ctx, uint32_t a, uint32_t b) {
-  const imap_sort_set *set = ctx;
+/* Records a and b by sent date, ties by sequence number. */
+static int cmp_sent(const imap_sort_set *set, uint32_t a, uint32_t b) {
   const imap_sort_rec *x = &set->r[a], *y = &set->r[b];
   if (x->sent != y->sent)
     return x->sent < y->sent ? -1 : 1;
   return (x->index > y->index) - (x->index < y->index);
+}
+
+/* mailproto_heap_sort() over record numbers. */
+static int cmp_sent_at(const void *a, const void *b, const void *set) {
+  return cmp_sent(set, *(const uint32_t *)a, *(const uint32_t *)b);
 }
 
 static int same_subject(const imap_sort_set *set, const imap_sort_rec *a,
@@ -106,7 +82,7 @@ static int ordered_subject(imap_sort_set *set, int uid,
     }
   if (k)
     end[roots[k - 1]] = (uint32_t)n;
-  sort_u32(roots, k, cmp_sent, set);
+  mailproto_heap_sort(roots, k, sizeof *roots, cmp_sent_at, set);
   int rc = 0;
   for (size_t t = 0; rc == 0 && t < k; t++) {
     uint32_t first = roots[t], last = end[first];
@@ -307,9 +283,11 @@ static uint32_t message_of(const threader *t, uint32_t x) {
   return x == NONE ? NONE : t->n[x].rec;
 }
 
-static int cmp_node(const void *ctx, uint32_t a, uint32_t b) {
+/* mailproto_heap_sort() over containers. */
+static int cmp_node(const void *pa, const void *pb, const void *ctx) {
   const threader *t = ctx;
-  uint32_t ra = message_of(t, a), rb = message_of(t, b);
+  uint32_t ra = message_of(t, *(const uint32_t *)pa);
+  uint32_t rb = message_of(t, *(const uint32_t *)pb);
   if (ra == NONE || rb == NONE)
     return (ra == NONE) - (rb == NONE);
   return cmp_sent(t->set, ra, rb);
@@ -322,7 +300,7 @@ static void sort_children(threader *t, uint32_t x, uint32_t *buf) {
     buf[k++] = c;
   if (k < 2)
     return;
-  sort_u32(buf, k, cmp_node, t);
+  mailproto_heap_sort(buf, k, sizeof *buf, cmp_node, t);
   t->n[x].child = buf[0];
   for (uint32_t i = 0; i + 1 < k; i++)
     t->n[buf[i]].next = buf[i + 1];

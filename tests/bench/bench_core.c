@@ -1,6 +1,8 @@
 /*
  * Core throughput: the line splitter, base64, MD5 and the output queue,
- * each beside memcpy/memchr over the same bytes in the same run.
+ * each beside memcpy/memchr over the same bytes in the same run; the heap
+ * sort (SORT and THREAD use it) beside the C library's qsort over the
+ * same elements.
  *   bench_core [--quick]
  */
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "core/line.h"
 #include "core/md5.h"
 #include "core/outq.h"
+#include "core/sort.h"
 #include "mailproto/mailproto.h"
 
 typedef struct input {
@@ -32,8 +35,8 @@ static void run_lines(void *arg) {
     while (pos < n) {
       size_t used = 0;
       mailproto_line line;
-      int rc = mailproto_line_read(&r, in->data + off + pos, n - pos, &used,
-                                   &line);
+      int rc =
+          mailproto_line_read(&r, in->data + off + pos, n - pos, &used, &line);
       pos += used;
       if (rc == 1)
         lines++;
@@ -107,6 +110,69 @@ static void run_outq(void *arg) {
   mailproto_outq_free(&q);
 }
 
+/* Elements the size of a SORT record (imap_search.h's imap_sort_rec). */
+typedef struct record {
+  uint64_t key;
+  unsigned char rest[64];
+} record;
+
+typedef struct sort_arg {
+  record *work;
+  const record *orig;
+  size_t n;
+  int heap; /* 1: mailproto_heap_sort, 0: qsort */
+} sort_arg;
+
+static int by_key(const void *a, const void *b) {
+  uint64_t x = ((const record *)a)->key, y = ((const record *)b)->key;
+  return (x > y) - (x < y);
+}
+
+static int by_key_ctx(const void *a, const void *b, const void *ctx) {
+  (void)ctx;
+  return by_key(a, b);
+}
+
+static void run_sort(void *arg) {
+  sort_arg *s = arg;
+  memcpy(s->work, s->orig, s->n * sizeof *s->work);
+  if (s->heap)
+    mailproto_heap_sort(s->work, s->n, sizeof *s->work, by_key_ctx, NULL);
+  else
+    qsort(s->work, s->n, sizeof *s->work, by_key);
+  bench_sink(s->work, sizeof *s->work);
+}
+
+/* Records per second of both sorts over the same shuffled keys. */
+static void sort_table(int quick, double min_s) {
+  size_t n = quick ? 10000 : 200000;
+  record *orig = calloc(n, sizeof *orig), *work = calloc(n, sizeof *work);
+  if (!orig || !work)
+    exit(1);
+  uint64_t seed = 88172645463325252u;
+  for (size_t i = 0; i < n; i++) {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    orig[i].key = seed;
+  }
+  sort_arg a = {work, orig, n, 0};
+  double t_q = bench_time(run_sort, &a, min_s);
+  a.heap = 1;
+  double t_h = bench_time(run_sort, &a, min_s);
+  for (size_t i = 1; i < n; i++)
+    if (work[i - 1].key > work[i].key)
+      exit(1);
+  printf("\nsort: %zu records of %zu bytes, shuffled keys (each run copies "
+         "them first)\n",
+         n, sizeof(record));
+  printf("  %-28s %12.0f records/s\n", "qsort (reference)", (double)n / t_q);
+  printf("  %-28s %12.0f records/s  %.2f of qsort\n", "mailproto_heap_sort",
+         (double)n / t_h, t_q / t_h);
+  free(orig);
+  free(work);
+}
+
 int main(int argc, char **argv) {
   int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
   size_t len = quick ? (256u << 10) : (8u << 20);
@@ -137,8 +203,7 @@ int main(int argc, char **argv) {
                   "lines straddle feeds");
 
   t = bench_time(run_b64_encode, &in, min_s);
-  bench_print_row("base64 encode", (double)len / t / 1e6, &ref,
-                  "MB of input");
+  bench_print_row("base64 encode", (double)len / t / 1e6, &ref, "MB of input");
   long enc = mailproto_base64_encode(text, len, (char *)scratch, enc_cap);
   if (enc < 0)
     return 1;
@@ -153,6 +218,8 @@ int main(int argc, char **argv) {
   t = bench_time(run_outq, &in, min_s);
   bench_print_row("output queue, 64 B replies", (double)len / t / 1e6, &ref,
                   "corked, flushed per 64 KiB");
+
+  sort_table(quick, min_s);
 
   free(text);
   free(scratch);
