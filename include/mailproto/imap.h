@@ -5,6 +5,16 @@
  * NAMESPACE, UNSELECT, UIDPLUS, MOVE, CHILDREN, LIST-EXTENDED,
  * LIST-STATUS, SPECIAL-USE, APPENDLIMIT, MULTIAPPEND, STATUS=SIZE, ...).
  *
+ * CONDSTORE (RFC 7162 3.1) uses the mod-sequences the store reports
+ * (mailproto_message_info.modseq, mailproto_mailbox_status.highest_modseq,
+ * set_flags' unchanged_since); a mailbox whose status reports
+ * highest_modseq 0 is answered with NOMODSEQ. Decisions: HIGHESTMODSEQ
+ * goes out at every SELECT, before CONDSTORE is enabled too (3.1.2.1
+ * allows it); after a FETCH that sets \Seen the new MODSEQ follows in an
+ * unsolicited FETCH; UNCHANGEDSINCE 0 fails where a system flag is
+ * stored (always) or a keyword being stored is already set. QRESYNC is
+ * not offered.
+ *
  * The life of a session is the one described at the top of smtp.h:
  * mailproto_imap_new, _start (greeting), _feed with every byte read (it
  * returns how many it used; keep the rest and feed it again when

@@ -159,6 +159,7 @@ typedef struct imap_mailbox {
   unsigned char readonly;
   unsigned char dirty;       /* changes may wait in the store: sync soon */
   unsigned char sync_failed; /* the last sync failed (dirty stays set) */
+  unsigned char nomodseq;    /* the store keeps no mod-sequences for it */
 } imap_mailbox;
 
 /* Where the announcements after a command are. */
@@ -244,6 +245,7 @@ typedef struct imap_fetch {
   unsigned char need_header; /* HEADER/TEXT items: header length needed */
   unsigned char has_uid;     /* UID is among the items */
   unsigned char has_flags;   /* FLAGS is among the items */
+  unsigned char has_modseq;  /* MODSEQ is among the items */
   unsigned char need_meta;   /* an item needs the size or internal date */
   unsigned char skipped;     /* some messages could not be read */
   unsigned char need_tree;   /* some items need the MIME structure */
@@ -340,6 +342,7 @@ struct mailproto_imap {
   unsigned char expunge_ok; /* EXPUNGE may be announced after this command */
   unsigned char must_sync;  /* sync even when not dirty */
   unsigned char uid_fetch;  /* announcements carry UID (UID commands) */
+  unsigned char condstore;  /* a CONDSTORE enabling command was seen */
   unsigned char closing;    /* LOGOUT or BYE: close after the reply */
   unsigned char idle;       /* IDLE: 1 before "+", 2 idling, 3 DONE read */
   unsigned char tls_go;     /* STARTTLS answered OK: begin TLS after it */
@@ -364,6 +367,8 @@ struct mailproto_imap {
   imap_uid_run *runs; /* COPYUID */
   size_t run_count, run_cap;
   int runs_overflow;
+  uint32_t *modified; /* UIDs that failed STORE's UNCHANGEDSINCE */
+  size_t modified_count, modified_cap;
   /* FETCH, LIST/LSUB and APPEND state: allocated while one runs, so an
    * idle session does not carry it (issue 7: 2 KiB per session). */
   imap_fetch *fetch;
@@ -532,6 +537,19 @@ int mailproto_imap_fetch_step(mailproto_imap *s);
 int mailproto_imap_message_done(mailproto_imap *s, int kind, int rc);
 /* Frees the per-command message state (spans, keywords, runs). */
 void mailproto_imap_message_reset(mailproto_imap *s);
+/* The op sink's modified report (STORE UNCHANGEDSINCE). */
+int mailproto_imap_store_modified(mailproto_imap *s, uint32_t uid);
+
+/* RFC 7162 3.1: a CONDSTORE enabling command. The first one with a
+ * mailbox selected sends its HIGHESTMODSEQ. `uses_modseq`: the command
+ * needs mod-sequences (FETCH MODSEQ or CHANGEDSINCE, SEARCH MODSEQ,
+ * STORE UNCHANGEDSINCE), which a NOMODSEQ mailbox refuses with BAD
+ * (3.1.2.2). Returns 0, 1 when that BAD was sent, or a fatal code. */
+int mailproto_imap_condstore_enable(mailproto_imap *s, int uses_modseq);
+
+/* Writes "MODSEQ (n)". */
+int mailproto_imap_write_modseq(mailproto_buf *b, uint64_t modseq);
+
 /* The op sink's uid_map report (COPY, MOVE). */
 int mailproto_imap_copy_map(mailproto_imap *s, uint32_t src, uint32_t dst);
 

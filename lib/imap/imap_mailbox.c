@@ -61,6 +61,7 @@ int mailproto_imap_capabilities(mailproto_imap *s, char *out, size_t size) {
       "THREAD=ORDEREDSUBJECT",
       "THREAD=REFERENCES",
       "BINARY",
+      "CONDSTORE",
   };
   size_t n = 0;
   out[0] = '\0';
@@ -150,8 +151,29 @@ static int ascii_caseeq(const char *a, size_t n, const char *b) {
   return 1;
 }
 
+int mailproto_imap_condstore_enable(mailproto_imap *s, int uses_modseq) {
+  int selected = s->state == IMAP_SELECTED && s->sel.view;
+  if (selected && uses_modseq && s->sel.nomodseq) {
+    int rc =
+        mailproto_imap_done(s, "BAD", NULL, "The mailbox has no mod-sequences");
+    return rc != 0 ? rc : 1;
+  }
+  if (s->condstore)
+    return 0;
+  s->condstore = 1;
+  if (!selected)
+    return 0;
+  mailproto_imap_view_set_condstore(s->sel.view, 1);
+  if (s->sel.nomodseq)
+    return 0;
+  char code[48];
+  snprintf(code, sizeof code, "HIGHESTMODSEQ %llu",
+           (unsigned long long)mailproto_imap_view_safe_modseq(s->sel.view));
+  return mailproto_imap_untagged(s, "OK", code, "Highest");
+}
+
 int mailproto_imap_cmd_enable(mailproto_imap *s) {
-  int rev2 = 0, utf8 = 0;
+  int rev2 = 0, utf8 = 0, condstore = 0;
   for (unsigned i = 0; i < s->cmd.u.enable.count; i++) {
     const mailproto_imap_str *c = &s->cmd.u.enable.capabilities[i];
     /* RFC 5161 3.1: unknown names are ignored; each ENABLED lists only
@@ -160,10 +182,14 @@ int mailproto_imap_cmd_enable(mailproto_imap *s) {
       rev2 = 1;
     else if (ascii_caseeq(c->data, c->len, "UTF8=ACCEPT") && !s->utf8)
       utf8 = 1;
+    else if (ascii_caseeq(c->data, c->len, "CONDSTORE") && !s->condstore)
+      condstore = 1;
   }
-  int rc =
-      mailproto_imap_printf(s, "* ENABLED%s%s\r\n", rev2 ? " IMAP4rev2" : "",
-                            utf8 ? " UTF8=ACCEPT" : "");
+  int rc = mailproto_imap_printf(
+      s, "* ENABLED%s%s%s\r\n", rev2 ? " IMAP4rev2" : "",
+      utf8 ? " UTF8=ACCEPT" : "", condstore ? " CONDSTORE" : "");
+  if (rc == 0 && condstore)
+    rc = mailproto_imap_condstore_enable(s, 0);
   if (rc != 0)
     return rc;
   if (rev2)
@@ -292,10 +318,14 @@ int mailproto_imap_cmd_select(mailproto_imap *s) {
   int rc = take_name(s, &a->mailbox, "NONEXISTENT", &name);
   if (rc != 0)
     return rc < 0 ? rc : 0;
-  if (a->condstore || a->qresync) {
+  /* RFC 7162 3.2.5: QRESYNC only after ENABLE QRESYNC, never here. */
+  if (a->qresync) {
     mailproto_mem_free(&s->alloc, name);
-    return mailproto_imap_done(s, "BAD", NULL, "CONDSTORE is not supported");
+    return mailproto_imap_done(s, "BAD", NULL, "QRESYNC is not enabled");
   }
+  /* RFC 7162 3.1.8: enabling; the reply below carries HIGHESTMODSEQ. */
+  if (a->condstore)
+    s->condstore = 1;
   s->sel.name = name;
   s->sel.readonly = s->cmd.id == MAILPROTO_IMAP_CMD_EXAMINE;
   if ((rc = mailproto_imap_view_new(&s->alloc, &s->sel.view)) != 0)
@@ -414,10 +444,18 @@ static int select_responses(mailproto_imap *s) {
   }
   if (rc == 0)
     rc = mailproto_imap_write_flag_lists(s);
+  /* RFC 7162 3.1.2: HIGHESTMODSEQ always (clients may ask for it before
+   * enabling CONDSTORE); NOMODSEQ, for a store that keeps none, once
+   * CONDSTORE is on. */
   uint64_t hms = mailproto_imap_view_highest_modseq(v);
+  s->sel.nomodseq = hms == 0;
+  mailproto_imap_view_set_condstore(v, s->condstore);
   if (rc == 0 && hms) {
     snprintf(code, sizeof code, "HIGHESTMODSEQ %llu", (unsigned long long)hms);
     rc = mailproto_imap_untagged(s, "OK", code, "Highest");
+  } else if (rc == 0 && s->condstore) {
+    rc = mailproto_imap_untagged(s, "OK", "NOMODSEQ",
+                                 "No permanent mod-sequences");
   }
   /* RFC 9051 6.3.2: IMAP4rev2 wants the mailbox's LIST line. */
   if (rc == 0 && s->rev2) {
@@ -618,6 +656,10 @@ int mailproto_imap_cmd_status(mailproto_imap *s) {
     return rc < 0 ? rc : 0;
   mailproto_mem_free(&s->alloc, s->select_name);
   s->select_name = name;
+  /* RFC 7162 3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE. */
+  if (s->cmd.u.status.items & MAILPROTO_IMAP_STATUS_HIGHESTMODSEQ &&
+      (rc = mailproto_imap_condstore_enable(s, 0)) != 0)
+    return rc;
   return mailproto_imap_after_op(
       s, IMAP_OP_STATUS,
       mailproto_store_call_status(&s->store, &s->io.op, IMAP_OP_STATUS,

@@ -15,9 +15,11 @@
  * instead of leaving a broken literal behind.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/sort.h"
 #include "imap/imap_internal.h"
 #include "imap/imap_search.h"
 #include "store/store_call.h"
@@ -27,6 +29,9 @@ void mailproto_imap_message_reset(mailproto_imap *s) {
   mailproto_mem_free(&s->alloc, s->uids);
   mailproto_mem_free(&s->alloc, (void *)s->keywords);
   mailproto_mem_free(&s->alloc, s->runs);
+  mailproto_mem_free(&s->alloc, s->modified);
+  s->modified = NULL;
+  s->modified_count = s->modified_cap = 0;
   s->spans = NULL;
   s->uids = NULL;
   s->keywords = NULL;
@@ -125,6 +130,7 @@ static int item_supported(const mailproto_imap_fetch_item *it) {
   switch (it->type) {
   case MAILPROTO_IMAP_FETCH_FLAGS:
   case MAILPROTO_IMAP_FETCH_UID:
+  case MAILPROTO_IMAP_FETCH_MODSEQ:
   case MAILPROTO_IMAP_FETCH_INTERNALDATE:
   case MAILPROTO_IMAP_FETCH_RFC822_SIZE:
     return 1;
@@ -144,10 +150,23 @@ static int item_sets_seen(const mailproto_imap_fetch_item *it) {
           !it->peek);
 }
 
+/* Whether the FETCH asks for MODSEQ (RFC 7162 3.1.4.2). */
+static int asks_modseq(const mailproto_imap_fetch *a) {
+  for (unsigned i = 0; i < a->item_count; i++)
+    if (a->items[i].type == MAILPROTO_IMAP_FETCH_MODSEQ)
+      return 1;
+  return 0;
+}
+
 int mailproto_imap_cmd_fetch(mailproto_imap *s) {
   const mailproto_imap_fetch *a = &s->cmd.u.fetch;
-  if (a->has_changedsince || a->vanished)
-    return mailproto_imap_done(s, "BAD", NULL, "CONDSTORE is not supported");
+  /* RFC 7162 3.2.6: VANISHED needs QRESYNC, which is not offered. */
+  if (a->vanished)
+    return mailproto_imap_done(s, "BAD", NULL, "QRESYNC is not enabled");
+  int rc;
+  if ((a->has_changedsince || asks_modseq(a)) &&
+      (rc = mailproto_imap_condstore_enable(s, 1)) != 0)
+    return rc < 0 ? rc : 0;
   imap_fetch *f = mailproto_mem_calloc(&s->alloc, 1, sizeof *f);
   if (!f)
     return MAILPROTO_ERR_NOMEM;
@@ -159,14 +178,16 @@ int mailproto_imap_cmd_fetch(mailproto_imap *s) {
     f->need_tree |= mailproto_imap_fetch_is_mime(it) != 0;
     f->has_uid |= it->type == MAILPROTO_IMAP_FETCH_UID;
     f->has_flags |= it->type == MAILPROTO_IMAP_FETCH_FLAGS;
+    f->has_modseq |= it->type == MAILPROTO_IMAP_FETCH_MODSEQ;
     f->need_meta |= it->type != MAILPROTO_IMAP_FETCH_FLAGS &&
-                    it->type != MAILPROTO_IMAP_FETCH_UID;
+                    it->type != MAILPROTO_IMAP_FETCH_UID &&
+                    it->type != MAILPROTO_IMAP_FETCH_MODSEQ;
     enum body_part p = part_of(it);
     f->need_body |= p != PART_NONE;
     f->need_header |= p == PART_HEADER || p == PART_TEXT;
     f->set_seen |= item_sets_seen(it) && !s->sel.readonly;
   }
-  int rc = resolve(s, &a->set);
+  rc = resolve(s, &a->set);
   if (rc != 0)
     return rc < 0 ? rc : 0;
   mailproto_imap_view_iter_init(&f->it, s->spans, s->span_count);
@@ -459,6 +480,10 @@ static int fetch_next(mailproto_imap *s) {
   const mailproto_imap_view *v = s->sel.view;
   if (!mailproto_imap_view_iter_next(&f->it, &f->index))
     return fetch_finish(s);
+  /* RFC 7162 3.1.4.1: only messages changed after the given value. */
+  if (s->cmd.u.fetch.has_changedsince &&
+      mailproto_imap_view_modseq(v, f->index) <= s->cmd.u.fetch.changedsince)
+    return 0;
   f->uid = mailproto_imap_view_uid(v, f->index);
   f->first = 1;
   f->add_flags = 0;
@@ -531,6 +556,14 @@ static int fetch_head(mailproto_imap *s) {
       rc = mailproto_imap_write_number(b, f->uid);
     f->first = 0;
   }
+  /* RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ. */
+  if (rc == 0 && s->cmd.u.fetch.has_changedsince && !f->has_modseq) {
+    rc = mailproto_imap_write_raw(b, f->first ? "" : " ");
+    if (rc == 0)
+      rc = mailproto_imap_write_modseq(b,
+                                       mailproto_imap_view_modseq(v, f->index));
+    f->first = 0;
+  }
   if (rc != 0) {
     mailproto_buf_clear(b);
     return rc == MAILPROTO_ERR_NOMEM ? rc : MAILPROTO_ERR_INTERNAL;
@@ -586,6 +619,11 @@ static int fetch_item(mailproto_imap *s) {
       rc = mailproto_imap_write_raw(b, "UID ");
     if (rc == 0)
       rc = mailproto_imap_write_number(b, f->uid);
+    break;
+  case MAILPROTO_IMAP_FETCH_MODSEQ:
+    if (rc == 0)
+      rc = mailproto_imap_write_modseq(
+          b, mailproto_imap_view_modseq(s->sel.view, f->index));
     break;
   case MAILPROTO_IMAP_FETCH_INTERNALDATE: {
     char date[MAILPROTO_DATE_BUFSIZE];
@@ -662,8 +700,16 @@ static int fetch_tail(mailproto_imap *s) {
   imap_fetch *f = s->fetch;
   mailproto_buf *b = &s->line;
   int rc = 0;
-  /* RFC 3501 6.4.5: the \Seen this FETCH set is reported with it. */
-  if (f->add_flags && !f->has_flags) {
+  /* RFC 3501 6.4.5: the \Seen this FETCH set is reported with it; with
+   * CONDSTORE, with the UID too (RFC 7162 3.2.4), and its new MODSEQ
+   * follows in the announcements after the command. */
+  if (f->add_flags && s->condstore && !f->has_uid && !s->cmd.uid) {
+    rc = mailproto_imap_write_raw(b, f->first ? "UID " : " UID ");
+    if (rc == 0)
+      rc = mailproto_imap_write_number(b, f->uid);
+    f->first = 0;
+  }
+  if (rc == 0 && f->add_flags && !f->has_flags) {
     rc = mailproto_imap_write_raw(b, f->first ? "FLAGS " : " FLAGS ");
     if (rc == 0)
       rc = mailproto_imap_write_msg_flags(s, b, f->index);
@@ -756,15 +802,136 @@ static int fetch_seen_done(mailproto_imap *s, int rc) {
 /* STORE (RFC 3501 6.4.6)                                              */
 /* ------------------------------------------------------------------ */
 
+int mailproto_imap_store_modified(mailproto_imap *s, uint32_t uid) {
+  if (s->modified_count == s->modified_cap) {
+    size_t cap = s->modified_cap ? 2 * s->modified_cap : 16;
+    uint32_t *m =
+        mailproto_mem_reallocarray(&s->alloc, s->modified, cap, sizeof *m);
+    if (!m)
+      return MAILPROTO_ERR_NOMEM;
+    s->modified = m;
+    s->modified_cap = cap;
+  }
+  s->modified[s->modified_count++] = uid;
+  return 0;
+}
+
+/* RFC 7162 3.1.3: UNCHANGEDSINCE 0 fails wherever the metadata the
+ * STORE touches exists: always for a system flag (and for FLAGS, which
+ * replaces them all), else where the message has one of the keywords.
+ * The messages that fail go to s->modified; the rest stay in s->uids,
+ * for a STORE without the condition. */
+static int unchanged_since_zero(mailproto_imap *s) {
+  const mailproto_imap_store *a = &s->cmd.u.store;
+  mailproto_imap_view *v = s->sel.view;
+  uint64_t mask = 0;
+  for (unsigned i = 0; i < a->flags.keyword_count; i++) {
+    unsigned k;
+    if (mailproto_imap_view_keyword_find(v, a->flags.keywords[i].data,
+                                         a->flags.keywords[i].len, &k))
+      mask |= UINT64_C(1) << k;
+  }
+  int all = (a->flags.system & MAILPROTO_FLAGS_SETTABLE) != 0 ||
+            a->op == MAILPROTO_IMAP_STORE_REPLACE;
+  mailproto_imap_view_iter it;
+  uint32_t index;
+  size_t n = 0;
+  int rc = 0;
+  mailproto_imap_view_iter_init(&it, s->spans, s->span_count);
+  while (rc == 0 && mailproto_imap_view_iter_next(&it, &index)) {
+    uint32_t uid = mailproto_imap_view_uid(v, index);
+    if (all || (mailproto_imap_view_keywords(v, index) & mask)) {
+      rc = mailproto_imap_store_modified(s, uid);
+    } else if (n > 0 && s->uids[n - 1].last + 1 == uid) {
+      s->uids[n - 1].last = uid;
+    } else {
+      /* Failures may split the resolved ranges: room grows as needed. */
+      if (n == s->uid_count) {
+        mailproto_uid_range *u = mailproto_mem_reallocarray(
+            &s->alloc, s->uids, 2 * n + 1, sizeof *u);
+        if (!u)
+          return MAILPROTO_ERR_NOMEM;
+        s->uids = u;
+        s->uid_count = 2 * n + 1;
+      }
+      s->uids[n].first = s->uids[n].last = uid;
+      n++;
+    }
+  }
+  s->uid_count = n;
+  return rc;
+}
+
+static int cmp_uid(const void *a, const void *b, const void *ctx) {
+  (void)ctx;
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+static int cmp_uid_key(const void *a, const void *b) {
+  return cmp_uid(a, b, NULL);
+}
+
+/* Runs written into MODIFIED; beyond them the last run stretches to the
+ * last failure, reporting the messages between as failed too (a client
+ * rechecks those; leaving a failure out would lose it), so the reply
+ * (24 bytes a run at most) always fits IMAP_REPLY_SLACK. */
+#define MODIFIED_RUNS_MAX 4096u
+
+/* "MODIFIED set": the failed messages (sorted UIDs in s->modified) by
+ * sequence number, or by UID for UID STORE (RFC 7162 3.1.3). */
+static int modified_code(mailproto_imap *s, char **out) {
+  size_t size = 16 + (size_t)MODIFIED_RUNS_MAX * 24;
+  char *code = mailproto_mem_malloc(&s->alloc, size);
+  if (!code)
+    return MAILPROTO_ERR_NOMEM;
+  size_t len = (size_t)sprintf(code, "MODIFIED ");
+  size_t runs = 0;
+  uint32_t first = 0, last = 0;
+  for (size_t i = 0; i <= s->modified_count; i++) {
+    uint32_t num = 0, index;
+    if (i < s->modified_count) {
+      num = s->modified[i];
+      if (!s->cmd.uid) {
+        if (!mailproto_imap_view_find_uid(s->sel.view, num, &index))
+          continue; /* gone from the view: no number to give */
+        num = index + 1;
+      }
+      if (runs > 0 && (num == last + 1 || runs == MODIFIED_RUNS_MAX)) {
+        last = num;
+        continue;
+      }
+    }
+    if (runs > 0) {
+      len += (size_t)sprintf(code + len, "%s%lu", runs > 1 ? "," : "",
+                             (unsigned long)first);
+      if (last != first)
+        len += (size_t)sprintf(code + len, ":%lu", (unsigned long)last);
+    }
+    first = last = num;
+    runs++;
+  }
+  *out = code;
+  return 0;
+}
+
+static int store_done(mailproto_imap *s, int rc);
+
 int mailproto_imap_cmd_store(mailproto_imap *s) {
   const mailproto_imap_store *a = &s->cmd.u.store;
-  if (a->has_unchangedsince)
-    return mailproto_imap_done(s, "BAD", NULL, "CONDSTORE is not supported");
+  int rc;
+  if (a->has_unchangedsince &&
+      (rc = mailproto_imap_condstore_enable(s, 1)) != 0)
+    return rc < 0 ? rc : 0;
   if (s->sel.readonly)
     return readonly_refused(s);
-  int rc = resolve(s, &a->set);
+  rc = resolve(s, &a->set);
   if (rc != 0)
     return rc < 0 ? rc : 0;
+  uint64_t unchanged_since = a->has_unchangedsince ? a->unchangedsince : 0;
+  if (a->has_unchangedsince && a->unchangedsince == 0 &&
+      (rc = unchanged_since_zero(s)) != 0)
+    return rc;
   unsigned n = a->flags.keyword_count;
   if (n) {
     s->keywords = mailproto_mem_calloc(&s->alloc, n, sizeof *s->keywords);
@@ -774,13 +941,14 @@ int mailproto_imap_cmd_store(mailproto_imap *s) {
       s->keywords[i] = a->flags.keywords[i].data;
   }
   if (s->uid_count == 0)
-    return mailproto_imap_done(s, "OK", NULL, "STORE completed");
+    return store_done(s, 0);
   return mailproto_imap_after_op(
       s, IMAP_OP_SET_FLAGS,
-      mailproto_store_call_set_flags(
-          &s->store, &s->io.op, IMAP_OP_SET_FLAGS, s->sel.handle, s->uids,
-          s->uid_count, (mailproto_flag_mode)a->op,
-          a->flags.system & MAILPROTO_FLAGS_SETTABLE, s->keywords, n, 0));
+      mailproto_store_call_set_flags(&s->store, &s->io.op, IMAP_OP_SET_FLAGS,
+                                     s->sel.handle, s->uids, s->uid_count,
+                                     (mailproto_flag_mode)a->op,
+                                     a->flags.system & MAILPROTO_FLAGS_SETTABLE,
+                                     s->keywords, n, unchanged_since));
 }
 
 static int store_done(mailproto_imap *s, int rc) {
@@ -801,11 +969,20 @@ static int store_done(mailproto_imap *s, int rc) {
                                          a->flags.keywords[i].len, &k))
       mask |= UINT64_C(1) << k;
   }
+  mailproto_heap_sort(s->modified, s->modified_count, sizeof *s->modified,
+                      cmp_uid, NULL);
   mailproto_imap_view_iter it;
   uint32_t index;
   mailproto_imap_view_iter_init(&it, s->spans, s->span_count);
   while (mailproto_imap_view_iter_next(&it, &index)) {
-    /* RFC 3501 6.4.6: without .SILENT the new flags are sent back. */
+    /* What failed UNCHANGEDSINCE keeps its flags. */
+    if (s->modified_count &&
+        bsearch(&(uint32_t){mailproto_imap_view_uid(v, index)}, s->modified,
+                s->modified_count, sizeof *s->modified, cmp_uid_key))
+      continue;
+    /* RFC 3501 6.4.6: without .SILENT the new flags are sent back (with
+     * CONDSTORE on, the sync after the STORE sends the new MODSEQ even
+     * with .SILENT, RFC 7162 3.1.3). */
     rc = mailproto_imap_view_store_own(
         v, index, (mailproto_flag_mode)a->op,
         a->flags.system & MAILPROTO_FLAGS_SETTABLE, mask, !a->silent);
@@ -813,7 +990,14 @@ static int store_done(mailproto_imap *s, int rc) {
       return rc;
   }
   s->must_sync = 1;
-  return mailproto_imap_done(s, "OK", NULL, "STORE completed");
+  if (s->modified_count == 0)
+    return mailproto_imap_done(s, "OK", NULL, "STORE completed");
+  char *code;
+  if ((rc = modified_code(s, &code)) != 0)
+    return rc;
+  rc = mailproto_imap_done(s, "OK", code, "Conditional STORE failed");
+  mailproto_mem_free(&s->alloc, code);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -226,13 +226,16 @@ int mailproto_imap_cmd_search(mailproto_imap *s) {
   mailproto_buf_init(&q->sort.arena, &s->alloc, (size_t)1 << 30);
   mailproto_buf_init(&q->out, &s->alloc, SIZE_MAX);
   int rc = mailproto_imap_search_compile(&q->prog, &s->alloc, root, s, want);
-  if (rc == MAILPROTO_ERR_UNSUPPORTED) {
-    if (save)
-      mailproto_imap_search_forget(s);
-    return mailproto_imap_done(s, "BAD", NULL, "CONDSTORE is not supported");
-  }
   if (rc != 0)
     return rc;
+  /* RFC 7162 3.1: a MODSEQ key enables CONDSTORE (BAD for a mailbox
+   * without mod-sequences). */
+  if (q->prog.uses_modseq &&
+      (rc = mailproto_imap_condstore_enable(s, 1)) != 0) {
+    if (rc == 1 && save)
+      mailproto_imap_search_forget(s);
+    return rc < 0 ? rc : 0;
+  }
   if (c->id == MAILPROTO_IMAP_CMD_SEARCH) {
     q->ret = c->u.search.return_opts;
     /* RFC 9051 6.4.4: an IMAP4rev2 client gets ESEARCH, RETURN () being
@@ -285,6 +288,7 @@ static void load_msg(mailproto_imap *s, imap_search *q, uint32_t index) {
     m->flags &= ~(uint32_t)MAILPROTO_FLAG_RECENT;
   m->keywords =
       q->prog.need_keywords ? mailproto_imap_view_keywords(v, index) : 0;
+  m->modseq = q->prog.uses_modseq ? mailproto_imap_view_modseq(v, index) : 0;
   m->have_meta = 0;
   if (q->prog.need_meta || q->records) {
     imap_msg_info info;
@@ -576,12 +580,29 @@ static int put_set_piece(mailproto_imap *s, imap_search *q) {
   return rc;
 }
 
-/* What follows ALL in an ESEARCH response. */
-static int esearch_end(imap_search *q) {
+/* RFC 7162 3.1.5, 3.1.9: with a MODSEQ key, the highest mod-sequence of
+ * the messages found (0: none found, or no MODSEQ key). */
+static uint64_t result_modseq(const mailproto_imap *s, const imap_search *q) {
+  const mailproto_imap_view *v = s->sel.view;
+  uint64_t top = 0;
+  size_t n = q->records ? q->sort.n : q->nmatch;
+  for (size_t i = 0; q->prog.uses_modseq && i < n; i++) {
+    uint64_t m = mailproto_imap_view_modseq(v, q->records ? q->sort.r[i].index
+                                                          : q->match[i]);
+    top = m > top ? m : top;
+  }
+  return top;
+}
+
+/* What follows ALL in an ESEARCH response (RFC 7162 3.1.10: MODSEQ). */
+static int esearch_end(mailproto_imap *s, imap_search *q) {
   mailproto_buf *b = &q->out;
   int rc = 0;
   if ((q->ret & MAILPROTO_IMAP_RETURN_COUNT) && (rc = put(b, " COUNT ")) == 0)
     rc = mailproto_imap_search_put_num(b, q->nmatch);
+  uint64_t modseq = result_modseq(s, q);
+  if (rc == 0 && modseq && (rc = put(b, " MODSEQ ")) == 0)
+    rc = mailproto_imap_search_put_num(b, modseq);
   return rc == 0 ? put(b, "\r\n") : rc;
 }
 
@@ -631,7 +652,7 @@ static int esearch(mailproto_imap *s, imap_search *q) {
     q->list = LIST_ESEARCH_ALL;
     return put(b, " ALL ");
   }
-  return rc == 0 ? esearch_end(q) : rc;
+  return rc == 0 ? esearch_end(s, q) : rc;
 }
 
 static int build_output(mailproto_imap *s, imap_search *q) {
@@ -678,7 +699,7 @@ static int list_piece(mailproto_imap *s, imap_search *q) {
   if (q->list == LIST_ESEARCH_ALL) {
     int rc = put_set_piece(s, q);
     if (rc == 0 && q->list_next == q->nmatch) {
-      rc = esearch_end(q);
+      rc = esearch_end(s, q);
       q->list = LIST_NONE;
     }
     return rc == 0 || rc == MAILPROTO_ERR_NOMEM ? rc : MAILPROTO_ERR_INTERNAL;
@@ -694,7 +715,13 @@ static int list_piece(mailproto_imap *s, imap_search *q) {
       rc = mailproto_imap_search_put_num(b, num);
   }
   if (rc == 0 && q->list_next == n) {
-    rc = put(b, "\r\n");
+    /* RFC 7162 3.1.6, 3.1.9: "(MODSEQ n)" after a non-empty result. */
+    uint64_t modseq = result_modseq(s, q);
+    if (modseq && (rc = put(b, " (MODSEQ ")) == 0 &&
+        (rc = mailproto_imap_search_put_num(b, modseq)) == 0)
+      rc = put(b, ")");
+    if (rc == 0)
+      rc = put(b, "\r\n");
     q->list = LIST_NONE;
   }
   return rc == 0 || rc == MAILPROTO_ERR_NOMEM ? rc : MAILPROTO_ERR_INTERNAL;

@@ -68,6 +68,7 @@ typedef struct imap_search_msg {
   uint32_t last_uid; /* "*" of a UID set */
   uint32_t flags;
   uint64_t keywords;
+  uint64_t modseq;
   int have_meta; /* size and date below are known */
   uint64_t size;
   mailproto_datetime date;
@@ -95,7 +96,7 @@ typedef struct imap_search_prog {
   unsigned nck;
   unsigned char need_header;   /* some key reads header fields */
   unsigned char need_body;     /* BODY or TEXT */
-  unsigned char uses_saved;    /* "$" appears */
+  unsigned char uses_modseq;   /* a MODSEQ key appears (RFC 7162 3.1.5) */
   unsigned char need_meta;     /* size or internal date keys */
   unsigned char need_keywords; /* KEYWORD, UNKEYWORD */
   /* Some key reads what a MIME tree's envelope does not keep (TEXT, and
@@ -112,8 +113,7 @@ typedef struct imap_search_prog {
 
 /* Builds the program for a key tree: numbers the content keys (in their
  * `number`, which string keys leave unused), looks up keywords, prepares
- * matchers. Returns 0, NOMEM, or UNSUPPORTED (MODSEQ: CONDSTORE is not
- * offered). */
+ * matchers. Returns 0 or NOMEM. */
 int mailproto_imap_search_compile(imap_search_prog *p,
                                   const mailproto_allocator *alloc,
                                   mailproto_imap_search_key *root,

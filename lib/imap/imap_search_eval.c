@@ -50,11 +50,7 @@ static int walk(imap_search_prog *p, mailproto_imap_search_key *k,
                 const mailproto_imap *s, unsigned *n, int fill) {
   for (; k; k = k->next) {
     if (k->type == MAILPROTO_IMAP_SEARCH_MODSEQ)
-      return MAILPROTO_ERR_UNSUPPORTED;
-    if ((k->type == MAILPROTO_IMAP_SEARCH_SEQSET ||
-         k->type == MAILPROTO_IMAP_SEARCH_UID) &&
-        k->set.saved)
-      p->uses_saved = 1;
+      p->uses_modseq = 1;
     if (fill && (k->type == MAILPROTO_IMAP_SEARCH_KEYWORD ||
                  k->type == MAILPROTO_IMAP_SEARCH_UNKEYWORD)) {
       unsigned idx;
@@ -312,6 +308,10 @@ static int eval_key(const imap_search_prog *p, const mailproto_imap *s,
               ((m->keywords >> (unsigned)k->number) & 1u) != 0;
     return k->type == MAILPROTO_IMAP_SEARCH_KEYWORD ? has : !has;
   }
+  case MAILPROTO_IMAP_SEARCH_MODSEQ:
+    /* One mod-sequence per message: the entry name is ignored (RFC 7162
+     * 3.1.5). */
+    return m->modseq >= k->number;
   case MAILPROTO_IMAP_SEARCH_LARGER:
     return m->have_meta && m->size > k->number;
   case MAILPROTO_IMAP_SEARCH_SMALLER:

@@ -366,6 +366,12 @@ static int op_expunged(mailproto_op *op, uint32_t uid) {
   return mailproto_imap_report_expunged(op->owner, uid);
 }
 
+static int op_modified(mailproto_op *op, uint32_t uid) {
+  if (op->kind != IMAP_OP_SET_FLAGS)
+    return 0;
+  return mailproto_imap_store_modified(op->owner, uid);
+}
+
 static int op_uid_map(mailproto_op *op, uint32_t source, uint32_t dest) {
   if (op->kind != IMAP_OP_COPY)
     return 0;
@@ -402,6 +408,7 @@ static const mailproto_op_sink op_sink = {.mailbox = op_mailbox,
                                           .keyword = op_keyword,
                                           .expunged = op_expunged,
                                           .uid_map = op_uid_map,
+                                          .modified = op_modified,
                                           .complete = op_complete,
                                           .reply = op_reply};
 

@@ -376,6 +376,16 @@ int mailproto_imap_write_flag_lists(mailproto_imap *s) {
 /* Announcements                                                       */
 /* ------------------------------------------------------------------ */
 
+int mailproto_imap_write_modseq(mailproto_buf *b, uint64_t modseq) {
+  int rc = mailproto_imap_write_raw(b, "MODSEQ (");
+  if (rc == 0)
+    rc = mailproto_imap_write_number(b, modseq);
+  return rc == 0 ? mailproto_imap_write_raw(b, ")") : rc;
+}
+
+/* "* n FETCH (FLAGS (...) [UID u])"; with CONDSTORE on, "* n FETCH (UID u
+ * MODSEQ (m) [FLAGS (...)])", FLAGS left out when only the mod-sequence
+ * changed (RFC 7162 3.1.4.2; 3.2.4 for the UID). */
 static int announce_change(mailproto_imap *s,
                            const mailproto_imap_view_change *ch) {
   mailproto_buf *b = &s->line;
@@ -383,11 +393,22 @@ static int announce_change(mailproto_imap *s,
   int rc = mailproto_imap_write_raw(b, "* ");
   if (rc == 0)
     rc = mailproto_imap_write_number(b, ch->seq);
-  if (rc == 0)
+  if (rc == 0 && s->condstore) {
+    rc = mailproto_imap_write_raw(b, " FETCH (UID ");
+    if (rc == 0)
+      rc = mailproto_imap_write_number(b, ch->uid);
+    if (rc == 0)
+      rc = mailproto_imap_write_raw(b, " ");
+    if (rc == 0)
+      rc = mailproto_imap_write_modseq(b, ch->modseq);
+    if (rc == 0 && ch->flags_changed)
+      rc = mailproto_imap_write_raw(b, " FLAGS ");
+  } else if (rc == 0) {
     rc = mailproto_imap_write_raw(b, " FETCH (FLAGS ");
-  if (rc == 0)
+  }
+  if (rc == 0 && ch->flags_changed)
     rc = mailproto_imap_write_msg_flags(s, b, index);
-  if (rc == 0 && (s->uid_fetch || s->rev2)) {
+  if (rc == 0 && !s->condstore && (s->uid_fetch || s->rev2)) {
     rc = mailproto_imap_write_raw(b, " UID ");
     if (rc == 0)
       rc = mailproto_imap_write_number(b, ch->uid);
@@ -452,7 +473,7 @@ int mailproto_imap_announce_step(mailproto_imap *s) {
       return 0;
     }
     /* Without CONDSTORE only flag changes are queued. */
-    return ch.flags_changed ? announce_change(s, &ch) : 0;
+    return ch.flags_changed || s->condstore ? announce_change(s, &ch) : 0;
   }
   default:
     s->announce = IMAP_ANN_DONE;

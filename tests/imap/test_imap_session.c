@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/md5.h"
+#include "core/op.h"
 #include "imap/imap_adapter.h"
 #include "mailproto/imap.h"
 #include "mailproto/maildir.h"
@@ -579,6 +580,187 @@ START_TEST(test_mailproto_imap_search_long_lists_in_pieces) {
       ck_assert_msg(af.peak_bytes - before < 3 * matches + 16 * 1024,
                     "pass %d: %zu bytes", pass, af.peak_bytes - before);
   }
+  mailproto_imap_free(a.s);
+  mailproto_memstore_free(ms);
+}
+END_TEST
+
+/* RFC 7162 3.1.4.2 Example 14, 3.1.3 Example 10: a CONDSTORE-aware
+ * session learns another session's flag change with UID and MODSEQ, one
+ * that never enabled CONDSTORE with FLAGS alone; a conditional STORE
+ * that loses the race answers MODIFIED and shows the change that beat
+ * it. */
+START_TEST(test_mailproto_imap_condstore_two_sessions) {
+  mailproto_memstore *ms = store_new();
+  deliver(ms, "Subject: a\r\n\r\na\r\n"); /* modseq 2; the mailbox had 1 */
+  deliver(ms, "Subject: b\r\n\r\nb\r\n"); /* modseq 3 */
+  client a, b, c;
+  client_open(&a, ms, NULL);
+  client_open(&b, ms, NULL);
+  client_open(&c, ms, NULL);
+  login_select(&a, "s SELECT INBOX (CONDSTORE)\r\n");
+  login_select(&b, "s SELECT INBOX (CONDSTORE)\r\n");
+  login_select(&c, "s SELECT INBOX\r\n");
+  ck_assert_str_eq(ask(&a, "t STORE 1 +FLAGS.SILENT (\\Deleted)\r\n"),
+                   "* 1 FETCH (UID 1 MODSEQ (4))\r\nt OK STORE completed\r\n");
+  ck_assert_str_eq(ask(&b, "n NOOP\r\n"),
+                   "* 1 FETCH (UID 1 MODSEQ (4) FLAGS (\\Deleted))\r\n"
+                   "n OK NOOP completed\r\n");
+  ck_assert_str_eq(ask(&c, "n NOOP\r\n"), "* 1 FETCH (FLAGS (\\Deleted))\r\n"
+                                          "n OK NOOP completed\r\n");
+  /* b sets \Seen on 1 (modseq 5); a, still at 4, asks for \Flagged only
+   * if nothing changed since. */
+  ck_assert_str_eq(ask(&b, "u STORE 1 +FLAGS.SILENT (\\Seen)\r\n"),
+                   "* 1 FETCH (UID 1 MODSEQ (5))\r\nu OK STORE completed\r\n");
+  ck_assert_str_eq(
+      ask(&a, "v STORE 1:2 (UNCHANGEDSINCE 4) +FLAGS.SILENT (\\Flagged)\r\n"),
+      "* 1 FETCH (UID 1 MODSEQ (5) FLAGS (\\Seen \\Deleted \\Recent))\r\n"
+      "* 2 FETCH (UID 2 MODSEQ (6))\r\n"
+      "v OK [MODIFIED 1] Conditional STORE failed\r\n");
+  ck_assert_str_eq(ask(&a, "w UID SEARCH MODSEQ 5\r\n"),
+                   "* SEARCH 1 2 (MODSEQ 6)\r\nw OK SEARCH completed\r\n");
+  mailproto_imap_free(a.s);
+  mailproto_imap_free(b.s);
+  mailproto_imap_free(c.s);
+  mailproto_memstore_free(ms);
+}
+END_TEST
+
+/* A backend that keeps no mod-sequences (RFC 7162 3.1.2.2): NOMODSEQ once
+ * CONDSTORE is on, and BAD for what needs mod-sequences. */
+static mailproto_store_ops nomodseq_ops;
+static const mailproto_store_ops *nomodseq_inner;
+
+static const mailproto_op_sink *nomodseq_session_sink;
+static mailproto_op_sink nomodseq_sink;
+
+/* Messages reported without a mod-sequence (the memory store answers
+ * within the call, so the sink can be swapped around it). */
+static int nomodseq_message(mailproto_op *op,
+                            const mailproto_message_info *msg) {
+  mailproto_message_info copy = *msg;
+  copy.modseq = 0;
+  return nomodseq_session_sink->message(op, &copy);
+}
+
+static void nomodseq_wrap(mailproto_op *op) {
+  nomodseq_session_sink = op->sink;
+  nomodseq_sink = *op->sink;
+  nomodseq_sink.message = nomodseq_message;
+  op->sink = &nomodseq_sink;
+}
+
+static int nomodseq_open(void *ctx, mailproto_op *op, void *account,
+                         const char *name, unsigned flags,
+                         mailproto_store_notify_fn notify, void *notify_arg,
+                         void **mailbox, mailproto_mailbox_status *status) {
+  nomodseq_wrap(op);
+  int rc = nomodseq_inner->open(ctx, op, account, name, flags, notify,
+                                notify_arg, mailbox, status);
+  op->sink = nomodseq_session_sink;
+  status->highest_modseq = 0;
+  return rc;
+}
+
+static int nomodseq_sync(void *ctx, mailproto_op *op, void *mailbox,
+                         mailproto_mailbox_status *status) {
+  nomodseq_wrap(op);
+  int rc = nomodseq_inner->sync(ctx, op, mailbox, status);
+  op->sink = nomodseq_session_sink;
+  status->highest_modseq = 0;
+  return rc;
+}
+
+START_TEST(test_mailproto_imap_condstore_nomodseq) {
+  mailproto_memstore *ms = store_new();
+  deliver(ms, "Subject: a\r\n\r\na\r\n");
+  mailproto_store mem;
+  mailproto_memstore_store(ms, &mem);
+  nomodseq_inner = mem.ops;
+  nomodseq_ops = *mem.ops;
+  nomodseq_ops.open = nomodseq_open;
+  nomodseq_ops.sync = nomodseq_sync;
+  mailproto_store st = {&nomodseq_ops, mem.ctx};
+  client a;
+  client_open_store(&a, &st);
+  take(&a);
+  ck_assert_ptr_nonnull(strstr(ask(&a, "a LOGIN alice secret\r\n"), "a OK"));
+  const char *r = ask(&a, "s SELECT INBOX (CONDSTORE)\r\n");
+  ck_assert_msg(strstr(r, "* OK [NOMODSEQ] No permanent mod-sequences\r\n") &&
+                    !strstr(r, "HIGHESTMODSEQ"),
+                "%s", r);
+  static const char *const refused[] = {
+      "t FETCH 1 (MODSEQ)\r\n", "t FETCH 1 (FLAGS) (CHANGEDSINCE 1)\r\n",
+      "t STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)\r\n",
+      "t SEARCH MODSEQ 1\r\n"};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    ck_assert_str_eq(ask(&a, refused[i]),
+                     "t BAD The mailbox has no mod-sequences\r\n");
+  /* What needs none still works. */
+  ck_assert_str_eq(ask(&a, "u FETCH 1 (FLAGS)\r\n"),
+                   "* 1 FETCH (FLAGS (\\Recent))\r\nu OK FETCH completed\r\n");
+  mailproto_imap_free(a.s);
+  mailproto_memstore_free(ms);
+}
+END_TEST
+
+/* Sends a command and lets all its output out (into the sink, when one is
+ * set, which then holds this command's output alone). */
+static void say_all(client *c, const char *text) {
+  c->sink_len = 0;
+  say(c, text);
+  for (int turn = 0; mailproto_imap_want_write(c->s); turn++) {
+    ck_assert_int_lt(turn, 10000);
+    ck_assert_int_eq(mailproto_imap_writable(c->s), 0);
+  }
+}
+
+/* MODIFIED lists every failure; past MODIFIED_RUNS_MAX runs the last run
+ * stretches to the last failure (a client rechecks the messages between;
+ * none that failed is left out). Every other message of 10,000 carries
+ * the keyword, so UNCHANGEDSINCE 0 fails for 5,000 separate ones. */
+START_TEST(test_mailproto_imap_condstore_modified_many) {
+  enum { N = 10000, RUNS_MAX = 4096 };
+  mailproto_memstore *ms = store_new();
+  for (int i = 0; i < N; i++)
+    deliver(ms, "Subject: m\r\n\r\nm\r\n");
+  client a;
+  client_open(&a, ms, NULL);
+  login_select(&a, "s SELECT INBOX (CONDSTORE)\r\n");
+  static char got[1 << 21]; /* a new keyword: 10,000 FETCH lines */
+  a.sink = got;
+  a.sink_len = 0;
+  a.sink_cap = sizeof got;
+  say_all(&a, "k STORE 1:* +FLAGS.SILENT ($Done)\r\n");
+  say_all(&a, "t STORE 2:* (UNCHANGEDSINCE 0) +FLAGS.SILENT ($Done)\r\n");
+  a.sink = NULL;
+  char *tagged = strstr(got, "t OK [MODIFIED ");
+  ck_assert_ptr_nonnull(tagged);
+  /* 2:* fails for every message from 2 on: one range. */
+  ck_assert_str_eq(tagged, "t OK [MODIFIED 2:10000] Conditional STORE "
+                           "failed\r\n");
+  a.sink = got;
+  a.sink_len = 0;
+  say_all(&a, "r STORE 1:* -FLAGS.SILENT ($Done)\r\n");
+  for (int i = 1; i <= N; i += 2) {
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "p%d STORE %d +FLAGS.SILENT ($Done)\r\n", i, i);
+    say_all(&a, cmd);
+  }
+  a.sink_len = 0;
+  say_all(&a, "q STORE 1:* (UNCHANGEDSINCE 0) +FLAGS.SILENT ($Done)\r\n");
+  a.sink = NULL;
+  tagged = strstr(got, "q OK [MODIFIED ");
+  ck_assert_ptr_nonnull(tagged);
+  /* 1,3,5,... : the first RUNS_MAX - 1 alone, then one range to N - 1. */
+  static char want[1 << 16];
+  size_t n = (size_t)snprintf(want, sizeof want, "q OK [MODIFIED ");
+  for (int r = 0; r < RUNS_MAX - 1; r++)
+    n += (size_t)snprintf(want + n, sizeof want - n, "%s%d", r ? "," : "",
+                          2 * r + 1);
+  snprintf(want + n, sizeof want - n, ",%d:%d] Conditional STORE failed\r\n",
+           2 * (RUNS_MAX - 1) + 1, N - 1);
+  ck_assert_str_eq(tagged, want);
   mailproto_imap_free(a.s);
   mailproto_memstore_free(ms);
 }
@@ -1434,6 +1616,9 @@ Suite *suite_imap_session(void) {
   tcase_add_test(tc, test_mailproto_imap_sync_idle_change_during_first_round);
   tcase_add_test(tc, test_mailproto_imap_search_failed_save_empties_result);
   tcase_add_test(tc, test_mailproto_imap_search_long_lists_in_pieces);
+  tcase_add_test(tc, test_mailproto_imap_condstore_two_sessions);
+  tcase_add_test(tc, test_mailproto_imap_condstore_nomodseq);
+  tcase_add_test(tc, test_mailproto_imap_condstore_modified_many);
   tcase_add_test(tc,
                  test_mailproto_imap_sync_expunge_waits_for_allowed_command);
   tcase_add_test(tc, test_mailproto_imap_sync_flag_changes_two_sessions);
