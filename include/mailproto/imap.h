@@ -12,8 +12,18 @@
  * goes out at every SELECT, before CONDSTORE is enabled too (3.1.2.1
  * allows it); after a FETCH that sets \Seen the new MODSEQ follows in an
  * unsolicited FETCH; UNCHANGEDSINCE 0 fails where a system flag is
- * stored (always) or a keyword being stored is already set. QRESYNC is
- * not offered.
+ * stored (always) or a keyword being stored is already set, and, since
+ * the store checks it atomically against the mod-sequence the session
+ * last saw, where the message changed since (the client learns the
+ * change with the answer and may retry, RFC 7162 3.1.3).
+ *
+ * QRESYNC (RFC 7162 3.2): after ENABLE QRESYNC expunges go out as
+ * VANISHED; SELECT/EXAMINE (QRESYNC ...) and UID FETCH (VANISHED) answer
+ * VANISHED (EARLIER). The stores keep no history of expunges, so that
+ * lists every UID of the client's set (narrowed by its sequence match
+ * data) that no message has, whenever it went, as RFC 7162 3.2.5.2
+ * allows; a client therefore never misses an expunge, whatever
+ * mod-sequence it cached.
  *
  * The life of a session is the one described at the top of smtp.h:
  * mailproto_imap_new, _start (greeting), _feed with every byte read (it

@@ -164,7 +164,8 @@ typedef struct imap_mailbox {
 
 /* Where the announcements after a command are. */
 enum imap_announce {
-  IMAP_ANN_EXPUNGE = 0,
+  IMAP_ANN_VANISHED_EARLIER = 0, /* QRESYNC SELECT (imap_vanished.c) */
+  IMAP_ANN_EXPUNGE,
   IMAP_ANN_EXISTS,
   IMAP_ANN_KEYWORDS,
   IMAP_ANN_CHANGES_BEGIN,
@@ -203,7 +204,8 @@ enum imap_fetch_stage {
   IMAP_FETCH_BODY,     /* a literal's bytes */
   IMAP_FETCH_TAIL,     /* ")" */
   IMAP_FETCH_TREE,     /* the MIME tree, before "* n FETCH (" */
-  IMAP_FETCH_MIME      /* an item of imap_fetch_mime.c (see imap_mitem) */
+  IMAP_FETCH_MIME,     /* an item of imap_fetch_mime.c (see imap_mitem) */
+  IMAP_FETCH_VANISHED  /* VANISHED (EARLIER) before the messages */
 };
 
 /* Where a MIME item (imap_fetch_mime.c) is. */
@@ -337,15 +339,18 @@ struct mailproto_imap {
   unsigned errors;
   unsigned auth_failures;
   uint64_t challenges;
-  unsigned char rev2;       /* ENABLE IMAP4rev2 (RFC 9051) */
-  unsigned char utf8;       /* ENABLE UTF8=ACCEPT or IMAP4rev2 (RFC 6855) */
-  unsigned char expunge_ok; /* EXPUNGE may be announced after this command */
-  unsigned char must_sync;  /* sync even when not dirty */
-  unsigned char uid_fetch;  /* announcements carry UID (UID commands) */
-  unsigned char condstore;  /* a CONDSTORE enabling command was seen */
-  unsigned char closing;    /* LOGOUT or BYE: close after the reply */
-  unsigned char idle;       /* IDLE: 1 before "+", 2 idling, 3 DONE read */
-  unsigned char tls_go;     /* STARTTLS answered OK: begin TLS after it */
+  unsigned char rev2;          /* ENABLE IMAP4rev2 (RFC 9051) */
+  unsigned char utf8;          /* ENABLE UTF8=ACCEPT or IMAP4rev2 (RFC 6855) */
+  unsigned char expunge_ok;    /* EXPUNGE may be announced after this command */
+  unsigned char must_sync;     /* sync even when not dirty */
+  unsigned char uid_fetch;     /* announcements carry UID (UID commands) */
+  unsigned char condstore;     /* a CONDSTORE enabling command was seen */
+  unsigned char qresync;       /* ENABLE QRESYNC: VANISHED, not EXPUNGE */
+  unsigned char vanished_sent; /* this command announced a VANISHED */
+  unsigned char expunge_hms;   /* EXPUNGE: its OK carries HIGHESTMODSEQ */
+  unsigned char closing;       /* LOGOUT or BYE: close after the reply */
+  unsigned char idle;          /* IDLE: 1 before "+", 2 idling, 3 DONE read */
+  unsigned char tls_go;        /* STARTTLS answered OK: begin TLS after it */
 
   /* login */
   mailproto_sasl *sasl;
@@ -367,8 +372,13 @@ struct mailproto_imap {
   imap_uid_run *runs; /* COPYUID */
   size_t run_count, run_cap;
   int runs_overflow;
-  uint32_t *modified; /* UIDs that failed STORE's UNCHANGEDSINCE */
+  struct imap_vanished *vanished; /* VANISHED (EARLIER) being written */
+  uint32_t *modified;             /* UIDs that failed STORE's UNCHANGEDSINCE */
   size_t modified_count, modified_cap;
+  /* UNCHANGEDSINCE 0: the condition of each s->uids range, stored one
+   * range at a time; the range being stored. */
+  uint64_t *cond_modseq;
+  size_t cond_pos;
   /* FETCH, LIST/LSUB and APPEND state: allocated while one runs, so an
    * idle session does not carry it (issue 7: 2 KiB per session). */
   imap_fetch *fetch;
@@ -537,6 +547,23 @@ int mailproto_imap_fetch_step(mailproto_imap *s);
 int mailproto_imap_message_done(mailproto_imap *s, int kind, int rc);
 /* Frees the per-command message state (spans, keywords, runs). */
 void mailproto_imap_message_reset(mailproto_imap *s);
+/* QRESYNC's VANISHED (EARLIER) (imap_vanished.c): begin sets up the
+ * UIDs of `set` (NULL: 1 to UIDNEXT - 1) from `lowest` on; each step
+ * writes one response line of the ones no message has, returning 1, or
+ * 0 when none is left (the state is then freed). */
+typedef struct imap_vanished imap_vanished;
+int mailproto_imap_vanished_begin(mailproto_imap *s,
+                                  const mailproto_imap_seqset *set,
+                                  uint32_t lowest);
+int mailproto_imap_vanished_step(mailproto_imap *s);
+void mailproto_imap_vanished_free(mailproto_imap *s);
+/* Ends the VANISHED line in s->line (when rc is 0) and sends it: 1, or
+ * the error (the line dropped). */
+int mailproto_imap_vanished_line_end(mailproto_imap *s, int rc);
+/* Appends "lo" or "lo:hi", after a comma unless `first`. */
+int mailproto_imap_write_uid_run(mailproto_buf *b, int first, uint32_t lo,
+                                 uint32_t hi);
+
 /* The op sink's modified report (STORE UNCHANGEDSINCE). */
 int mailproto_imap_store_modified(mailproto_imap *s, uint32_t uid);
 

@@ -62,6 +62,7 @@ int mailproto_imap_capabilities(mailproto_imap *s, char *out, size_t size) {
       "THREAD=REFERENCES",
       "BINARY",
       "CONDSTORE",
+      "QRESYNC",
   };
   size_t n = 0;
   out[0] = '\0';
@@ -163,9 +164,12 @@ int mailproto_imap_condstore_enable(mailproto_imap *s, int uses_modseq) {
   s->condstore = 1;
   if (!selected)
     return 0;
-  mailproto_imap_view_set_condstore(s->sel.view, 1);
+  /* RFC 7162 3.1: HIGHESTMODSEQ now, or for a mailbox without
+   * mod-sequences the NOMODSEQ its SELECT did not send. */
   if (s->sel.nomodseq)
-    return 0;
+    return mailproto_imap_untagged(s, "OK", "NOMODSEQ",
+                                   "No permanent mod-sequences");
+  mailproto_imap_view_set_condstore(s->sel.view, 1);
   char code[48];
   snprintf(code, sizeof code, "HIGHESTMODSEQ %llu",
            (unsigned long long)mailproto_imap_view_safe_modseq(s->sel.view));
@@ -173,7 +177,7 @@ int mailproto_imap_condstore_enable(mailproto_imap *s, int uses_modseq) {
 }
 
 int mailproto_imap_cmd_enable(mailproto_imap *s) {
-  int rev2 = 0, utf8 = 0, condstore = 0;
+  int rev2 = 0, utf8 = 0, condstore = 0, qresync = 0;
   for (unsigned i = 0; i < s->cmd.u.enable.count; i++) {
     const mailproto_imap_str *c = &s->cmd.u.enable.capabilities[i];
     /* RFC 5161 3.1: unknown names are ignored; each ENABLED lists only
@@ -184,12 +188,18 @@ int mailproto_imap_cmd_enable(mailproto_imap *s) {
       utf8 = 1;
     else if (ascii_caseeq(c->data, c->len, "CONDSTORE") && !s->condstore)
       condstore = 1;
+    else if (ascii_caseeq(c->data, c->len, "QRESYNC") && !s->qresync)
+      qresync = 1;
   }
   int rc = mailproto_imap_printf(
-      s, "* ENABLED%s%s%s\r\n", rev2 ? " IMAP4rev2" : "",
-      utf8 ? " UTF8=ACCEPT" : "", condstore ? " CONDSTORE" : "");
-  if (rc == 0 && condstore)
+      s, "* ENABLED%s%s%s%s\r\n", rev2 ? " IMAP4rev2" : "",
+      utf8 ? " UTF8=ACCEPT" : "", condstore ? " CONDSTORE" : "",
+      qresync ? " QRESYNC" : "");
+  /* RFC 7162 3.2.3: ENABLE QRESYNC is a CONDSTORE enabling command. */
+  if (rc == 0 && (condstore || qresync))
     rc = mailproto_imap_condstore_enable(s, 0);
+  if (qresync)
+    s->qresync = 1;
   if (rc != 0)
     return rc;
   if (rev2)
@@ -318,13 +328,13 @@ int mailproto_imap_cmd_select(mailproto_imap *s) {
   int rc = take_name(s, &a->mailbox, "NONEXISTENT", &name);
   if (rc != 0)
     return rc < 0 ? rc : 0;
-  /* RFC 7162 3.2.5: QRESYNC only after ENABLE QRESYNC, never here. */
-  if (a->qresync) {
+  /* RFC 7162 3.2.5: QRESYNC only after ENABLE QRESYNC. */
+  if (a->qresync && !s->qresync) {
     mailproto_mem_free(&s->alloc, name);
     return mailproto_imap_done(s, "BAD", NULL, "QRESYNC is not enabled");
   }
   /* RFC 7162 3.1.8: enabling; the reply below carries HIGHESTMODSEQ. */
-  if (a->condstore)
+  if (a->condstore || a->qresync)
     s->condstore = 1;
   s->sel.name = name;
   s->sel.readonly = s->cmd.id == MAILPROTO_IMAP_CMD_EXAMINE;
@@ -417,6 +427,8 @@ static int write_list_line(mailproto_imap *s, const char *what,
   return rc;
 }
 
+static int qresync_select(mailproto_imap *s);
+
 static int select_responses(mailproto_imap *s) {
   mailproto_imap_view *v = s->sel.view;
   int rc = mailproto_imap_printf(s, "* %lu EXISTS\r\n",
@@ -449,7 +461,7 @@ static int select_responses(mailproto_imap *s) {
    * CONDSTORE is on. */
   uint64_t hms = mailproto_imap_view_highest_modseq(v);
   s->sel.nomodseq = hms == 0;
-  mailproto_imap_view_set_condstore(v, s->condstore);
+  mailproto_imap_view_set_condstore(v, s->condstore && hms != 0);
   if (rc == 0 && hms) {
     snprintf(code, sizeof code, "HIGHESTMODSEQ %llu", (unsigned long long)hms);
     rc = mailproto_imap_untagged(s, "OK", code, "Highest");
@@ -457,6 +469,8 @@ static int select_responses(mailproto_imap *s) {
     rc = mailproto_imap_untagged(s, "OK", "NOMODSEQ",
                                  "No permanent mod-sequences");
   }
+  if (rc == 0 && s->cmd.u.select.qresync)
+    rc = qresync_select(s);
   /* RFC 9051 6.3.2: IMAP4rev2 wants the mailbox's LIST line. */
   if (rc == 0 && s->rev2) {
     rc = write_list_line(s, "LIST", s->sel.name,
@@ -470,6 +484,79 @@ static int select_responses(mailproto_imap *s) {
       s, "OK", s->sel.readonly ? "READ-ONLY" : "READ-WRITE",
       s->cmd.id == MAILPROTO_IMAP_CMD_EXAMINE ? "EXAMINE completed"
                                               : "SELECT completed");
+}
+
+/* RFC 7162 3.2.5.2: the UID of the last (seq, UID) pair of the client's
+ * sample that still holds, walking the two sets in step up to the first
+ * that does not; UIDs up to it need no VANISHED. 0: none holds. */
+static uint32_t seq_match_bound(mailproto_imap *s) {
+  const mailproto_imap_select *a = &s->cmd.u.select;
+  const mailproto_imap_view *v = s->sel.view;
+  uint32_t exists = mailproto_imap_view_exists(v), bound = 0;
+  const mailproto_imap_seqset *seqs = &a->known_seqs;
+  const mailproto_imap_seqset *uids = &a->known_seq_uids;
+  unsigned rs = 0, ru = 0;
+  uint32_t seq = 0, uid = 0; /* 0: at the start of the current range */
+  while (rs < seqs->count && ru < uids->count) {
+    const mailproto_imap_range *sr = &seqs->ranges[rs];
+    const mailproto_imap_range *ur = &uids->ranges[ru];
+    if (sr->first == MAILPROTO_IMAP_SEQ_STAR ||
+        sr->last == MAILPROTO_IMAP_SEQ_STAR ||
+        ur->first == MAILPROTO_IMAP_SEQ_STAR ||
+        ur->last == MAILPROTO_IMAP_SEQ_STAR)
+      break; /* "*" has no place in a sample */
+    uint32_t s_lo = sr->first < sr->last ? sr->first : sr->last;
+    uint32_t s_hi = sr->first < sr->last ? sr->last : sr->first;
+    uint32_t u_lo = ur->first < ur->last ? ur->first : ur->last;
+    uint32_t u_hi = ur->first < ur->last ? ur->last : ur->first;
+    if (seq == 0)
+      seq = s_lo;
+    if (uid == 0)
+      uid = u_lo;
+    if (seq > exists || mailproto_imap_view_uid(v, seq - 1) != uid)
+      break;
+    bound = uid;
+    if (seq == s_hi) {
+      rs++;
+      seq = 0;
+    } else {
+      seq++;
+    }
+    if (uid == u_hi) {
+      ru++;
+      uid = 0;
+    } else {
+      uid++;
+    }
+  }
+  return bound;
+}
+
+/* RFC 7162 3.2.5.1: after the usual replies, the known UIDs that are
+ * gone (VANISHED (EARLIER), first among the announcements) and FETCH for
+ * what changed since the client's mod-sequence (queued as announcements,
+ * so they stream). A different UIDVALIDITY, or a mailbox without
+ * mod-sequences, gets nothing more. */
+static int qresync_select(mailproto_imap *s) {
+  const mailproto_imap_select *a = &s->cmd.u.select;
+  mailproto_imap_view *v = s->sel.view;
+  if (s->sel.nomodseq || a->uidvalidity != mailproto_imap_view_uidvalidity(v))
+    return 0;
+  uint32_t lowest = a->has_seq_match ? seq_match_bound(s) + 1 : 1;
+  int rc = mailproto_imap_vanished_begin(
+      s, a->has_known_uids ? &a->known_uids : NULL, lowest);
+  uint32_t exists = mailproto_imap_view_exists(v);
+  uint32_t star = exists ? mailproto_imap_view_uid(v, exists - 1) : 0;
+  for (uint32_t i = 0; rc == 0 && i < exists; i++) {
+    if (mailproto_imap_view_modseq(v, i) <= a->modseq ||
+        (a->has_known_uids &&
+         !mailproto_imap_seqset_contains(&a->known_uids,
+                                         mailproto_imap_view_uid(v, i), star)))
+      continue;
+    /* Its flags stay; the message is queued to be announced with them. */
+    rc = mailproto_imap_view_store_own(v, i, MAILPROTO_FLAGS_ADD, 0, 0, 1);
+  }
+  return rc;
 }
 
 static int opened(mailproto_imap *s, int rc) {

@@ -30,6 +30,10 @@ void mailproto_imap_message_reset(mailproto_imap *s) {
   mailproto_mem_free(&s->alloc, (void *)s->keywords);
   mailproto_mem_free(&s->alloc, s->runs);
   mailproto_mem_free(&s->alloc, s->modified);
+  mailproto_mem_free(&s->alloc, s->cond_modseq);
+  s->cond_modseq = NULL;
+  s->cond_pos = 0;
+  mailproto_imap_vanished_free(s);
   s->modified = NULL;
   s->modified_count = s->modified_cap = 0;
   s->spans = NULL;
@@ -150,6 +154,25 @@ static int item_sets_seen(const mailproto_imap_fetch_item *it) {
           !it->peek);
 }
 
+static int add_uid(mailproto_imap *s, size_t *n, uint32_t uid, uint64_t modseq,
+                   uint64_t **modseqs);
+
+/* RFC 7162 3.1.4.1: the messages CHANGEDSINCE leaves out are not
+ * fetched, so they are not marked \Seen either: s->uids keeps the rest. */
+static int uids_changed_since(mailproto_imap *s, uint64_t modseq) {
+  const mailproto_imap_view *v = s->sel.view;
+  mailproto_imap_view_iter it;
+  uint32_t index;
+  size_t n = 0;
+  int rc = 0;
+  mailproto_imap_view_iter_init(&it, s->spans, s->span_count);
+  while (rc == 0 && mailproto_imap_view_iter_next(&it, &index))
+    if (mailproto_imap_view_modseq(v, index) > modseq)
+      rc = add_uid(s, &n, mailproto_imap_view_uid(v, index), 0, NULL);
+  s->uid_count = n;
+  return rc;
+}
+
 /* Whether the FETCH asks for MODSEQ (RFC 7162 3.1.4.2). */
 static int asks_modseq(const mailproto_imap_fetch *a) {
   for (unsigned i = 0; i < a->item_count; i++)
@@ -160,8 +183,9 @@ static int asks_modseq(const mailproto_imap_fetch *a) {
 
 int mailproto_imap_cmd_fetch(mailproto_imap *s) {
   const mailproto_imap_fetch *a = &s->cmd.u.fetch;
-  /* RFC 7162 3.2.6: VANISHED needs QRESYNC, which is not offered. */
-  if (a->vanished)
+  /* RFC 7162 3.2.6: VANISHED needs ENABLE QRESYNC (and a UID FETCH
+   * with CHANGEDSINCE, which the parser checked). */
+  if (a->vanished && !s->qresync)
     return mailproto_imap_done(s, "BAD", NULL, "QRESYNC is not enabled");
   int rc;
   if ((a->has_changedsince || asks_modseq(a)) &&
@@ -192,7 +216,15 @@ int mailproto_imap_cmd_fetch(mailproto_imap *s) {
     return rc < 0 ? rc : 0;
   mailproto_imap_view_iter_init(&f->it, s->spans, s->span_count);
   f->stage = IMAP_FETCH_NEXT;
+  if (a->vanished && !s->sel.nomodseq) {
+    if ((rc = mailproto_imap_vanished_begin(s, &a->set, 1)) != 0)
+      return rc;
+    f->stage = IMAP_FETCH_VANISHED;
+  }
   s->phase = IMAP_PHASE_WORK;
+  if (f->set_seen && a->has_changedsince &&
+      (rc = uids_changed_since(s, a->changedsince)) != 0)
+    return rc;
   if (!f->set_seen || s->uid_count == 0)
     return 0;
   /* RFC 3501 6.4.5: \Seen, set for all of them at once before the
@@ -703,7 +735,8 @@ static int fetch_tail(mailproto_imap *s) {
   /* RFC 3501 6.4.5: the \Seen this FETCH set is reported with it; with
    * CONDSTORE, with the UID too (RFC 7162 3.2.4), and its new MODSEQ
    * follows in the announcements after the command. */
-  if (f->add_flags && s->condstore && !f->has_uid && !s->cmd.uid) {
+  if (f->add_flags && s->condstore && !s->sel.nomodseq && !f->has_uid &&
+      !s->cmd.uid) {
     rc = mailproto_imap_write_raw(b, f->first ? "UID " : " UID ");
     if (rc == 0)
       rc = mailproto_imap_write_number(b, f->uid);
@@ -745,6 +778,12 @@ int mailproto_imap_fetch_step(mailproto_imap *s) {
     return mailproto_imap_fetch_tree_step(s);
   case IMAP_FETCH_MIME:
     return mailproto_imap_fetch_mime_step(s);
+  case IMAP_FETCH_VANISHED: {
+    int rc = mailproto_imap_vanished_step(s);
+    if (rc == 0)
+      f->stage = IMAP_FETCH_NEXT;
+    return rc < 0 ? rc : 0;
+  }
   default:
     return MAILPROTO_ERR_INTERNAL;
   }
@@ -816,11 +855,49 @@ int mailproto_imap_store_modified(mailproto_imap *s, uint32_t uid) {
   return 0;
 }
 
+/* Appends `uid` to the UID ranges being rebuilt in s->uids (n so far):
+ * onto the last range when it follows it (and, with `modseqs`, has the
+ * same mod-sequence, kept per range there); room grows as needed. */
+static int add_uid(mailproto_imap *s, size_t *n, uint32_t uid, uint64_t modseq,
+                   uint64_t **modseqs) {
+  size_t k = *n;
+  if (k > 0 && s->uids[k - 1].last + 1 == uid &&
+      (!modseqs || (*modseqs)[k - 1] == modseq)) {
+    s->uids[k - 1].last = uid;
+    return 0;
+  }
+  if (k == s->uid_count || (modseqs && !*modseqs)) {
+    size_t cap = k == s->uid_count ? 2 * k + 1 : s->uid_count;
+    mailproto_uid_range *u =
+        mailproto_mem_reallocarray(&s->alloc, s->uids, cap, sizeof *u);
+    if (!u)
+      return MAILPROTO_ERR_NOMEM;
+    s->uids = u;
+    s->uid_count = cap;
+    if (modseqs) {
+      uint64_t *m =
+          mailproto_mem_reallocarray(&s->alloc, *modseqs, cap, sizeof *m);
+      if (!m)
+        return MAILPROTO_ERR_NOMEM;
+      *modseqs = m;
+    }
+  }
+  s->uids[k].first = s->uids[k].last = uid;
+  if (modseqs)
+    (*modseqs)[k] = modseq;
+  *n = k + 1;
+  return 0;
+}
+
 /* RFC 7162 3.1.3: UNCHANGEDSINCE 0 fails wherever the metadata the
  * STORE touches exists: always for a system flag (and for FLAGS, which
  * replaces them all), else where the message has one of the keywords.
- * The messages that fail go to s->modified; the rest stay in s->uids,
- * for a STORE without the condition. */
+ * Those go to s->modified now. The rest are stored on condition that the
+ * message is still as this session saw it (its mod-sequence here), one
+ * store call per run of equal mod-sequences (s->cond_modseq), so another
+ * session setting the keyword in between makes it fail too: Example 8's
+ * test-and-set holds. Messages another session expunged are skipped, as
+ * the store skips them otherwise. */
 static int unchanged_since_zero(mailproto_imap *s) {
   const mailproto_imap_store *a = &s->cmd.u.store;
   mailproto_imap_view *v = s->sel.view;
@@ -840,25 +917,16 @@ static int unchanged_since_zero(mailproto_imap *s) {
   mailproto_imap_view_iter_init(&it, s->spans, s->span_count);
   while (rc == 0 && mailproto_imap_view_iter_next(&it, &index)) {
     uint32_t uid = mailproto_imap_view_uid(v, index);
-    if (all || (mailproto_imap_view_keywords(v, index) & mask)) {
+    if (mailproto_imap_view_is_expunged(v, index))
+      continue;
+    if (all || (mailproto_imap_view_keywords(v, index) & mask))
       rc = mailproto_imap_store_modified(s, uid);
-    } else if (n > 0 && s->uids[n - 1].last + 1 == uid) {
-      s->uids[n - 1].last = uid;
-    } else {
-      /* Failures may split the resolved ranges: room grows as needed. */
-      if (n == s->uid_count) {
-        mailproto_uid_range *u = mailproto_mem_reallocarray(
-            &s->alloc, s->uids, 2 * n + 1, sizeof *u);
-        if (!u)
-          return MAILPROTO_ERR_NOMEM;
-        s->uids = u;
-        s->uid_count = 2 * n + 1;
-      }
-      s->uids[n].first = s->uids[n].last = uid;
-      n++;
-    }
+    else
+      rc = add_uid(s, &n, uid, mailproto_imap_view_modseq(v, index),
+                   &s->cond_modseq);
   }
   s->uid_count = n;
+  s->cond_pos = 0;
   return rc;
 }
 
@@ -917,6 +985,24 @@ static int modified_code(mailproto_imap *s, char **out) {
 
 static int store_done(mailproto_imap *s, int rc);
 
+/* The store's set_flags for the STORE: all of s->uids at once, or with
+ * s->cond_modseq the run s->cond_pos on its own condition. */
+static int store_call(mailproto_imap *s) {
+  const mailproto_imap_store *a = &s->cmd.u.store;
+  const mailproto_uid_range *r = s->uids;
+  size_t n = s->uid_count;
+  uint64_t since = a->has_unchangedsince ? a->unchangedsince : 0;
+  if (s->cond_modseq) {
+    r += s->cond_pos;
+    n = 1;
+    since = s->cond_modseq[s->cond_pos];
+  }
+  return mailproto_store_call_set_flags(
+      &s->store, &s->io.op, IMAP_OP_SET_FLAGS, s->sel.handle, r, n,
+      (mailproto_flag_mode)a->op, a->flags.system & MAILPROTO_FLAGS_SETTABLE,
+      s->keywords, a->flags.keyword_count, since);
+}
+
 int mailproto_imap_cmd_store(mailproto_imap *s) {
   const mailproto_imap_store *a = &s->cmd.u.store;
   int rc;
@@ -928,7 +1014,6 @@ int mailproto_imap_cmd_store(mailproto_imap *s) {
   rc = resolve(s, &a->set);
   if (rc != 0)
     return rc < 0 ? rc : 0;
-  uint64_t unchanged_since = a->has_unchangedsince ? a->unchangedsince : 0;
   if (a->has_unchangedsince && a->unchangedsince == 0 &&
       (rc = unchanged_since_zero(s)) != 0)
     return rc;
@@ -942,18 +1027,20 @@ int mailproto_imap_cmd_store(mailproto_imap *s) {
   }
   if (s->uid_count == 0)
     return store_done(s, 0);
-  return mailproto_imap_after_op(
-      s, IMAP_OP_SET_FLAGS,
-      mailproto_store_call_set_flags(&s->store, &s->io.op, IMAP_OP_SET_FLAGS,
-                                     s->sel.handle, s->uids, s->uid_count,
-                                     (mailproto_flag_mode)a->op,
-                                     a->flags.system & MAILPROTO_FLAGS_SETTABLE,
-                                     s->keywords, n, unchanged_since));
+  return mailproto_imap_after_op(s, IMAP_OP_SET_FLAGS, store_call(s));
 }
 
 static int store_done(mailproto_imap *s, int rc) {
   const mailproto_imap_store *a = &s->cmd.u.store;
   mailproto_imap_view *v = s->sel.view;
+  /* The next run of a conditional store, in a loop while the store
+   * answers at once (no recursion through after_op). */
+  while (rc == 0 && s->cond_modseq && s->uid_count > 0 &&
+         ++s->cond_pos < s->uid_count) {
+    rc = store_call(s);
+    if (rc == MAILPROTO_DEFERRED)
+      return 0;
+  }
   if (mailproto_is_fatal(rc))
     return rc;
   if (rc == MAILPROTO_ERR_LIMIT)
@@ -1207,6 +1294,10 @@ int mailproto_imap_message_done(mailproto_imap *s, int kind, int rc) {
       return closed(s);
     if (rc != 0)
       return mailproto_imap_fail(s, rc, NULL);
+    /* RFC 7162 3.2.7, 3.2.9: with QRESYNC on, the OK of an EXPUNGE that
+     * removed something carries the new HIGHESTMODSEQ, known once the
+     * sync after it has run (imap_session.c). */
+    s->expunge_hms = s->qresync && !s->sel.nomodseq;
     return mailproto_imap_done(s, "OK", NULL, "EXPUNGE completed");
   case IMAP_OP_COPY:
     return copy_done(s, rc);

@@ -581,12 +581,26 @@ static int put_set_piece(mailproto_imap *s, imap_search *q) {
 }
 
 /* RFC 7162 3.1.5, 3.1.9: with a MODSEQ key, the highest mod-sequence of
- * the messages found (0: none found, or no MODSEQ key). */
+ * the messages returned (0: none, or no MODSEQ key). RFC 4731 3.2: for
+ * ESEARCH with MIN and/or MAX alone, those messages' only. */
 static uint64_t result_modseq(const mailproto_imap *s, const imap_search *q) {
   const mailproto_imap_view *v = s->sel.view;
-  uint64_t top = 0;
   size_t n = q->records ? q->sort.n : q->nmatch;
-  for (size_t i = 0; q->prog.uses_modseq && i < n; i++) {
+  if (!q->prog.uses_modseq || n == 0)
+    return 0;
+  unsigned ends = MAILPROTO_IMAP_RETURN_MIN | MAILPROTO_IMAP_RETURN_MAX;
+  unsigned whole = MAILPROTO_IMAP_RETURN_ALL | MAILPROTO_IMAP_RETURN_COUNT;
+  if (q->esearch && !q->records && (q->ret & ends) && !(q->ret & whole)) {
+    uint64_t lo = mailproto_imap_view_modseq(v, q->match[0]);
+    uint64_t hi = mailproto_imap_view_modseq(v, q->match[n - 1]);
+    if (!(q->ret & MAILPROTO_IMAP_RETURN_MAX))
+      return lo;
+    if (!(q->ret & MAILPROTO_IMAP_RETURN_MIN))
+      return hi;
+    return lo > hi ? lo : hi;
+  }
+  uint64_t top = 0;
+  for (size_t i = 0; i < n; i++) {
     uint64_t m = mailproto_imap_view_modseq(v, q->records ? q->sort.r[i].index
                                                           : q->match[i]);
     top = m > top ? m : top;

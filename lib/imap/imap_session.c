@@ -209,15 +209,31 @@ int mailproto_imap_done_uncounted(mailproto_imap *s, const char *status,
 /* Phase SYNC: ask the store what changed, if anything may have. */
 static int sync_phase(mailproto_imap *s) {
   s->phase = IMAP_PHASE_ANNOUNCE;
-  s->announce = IMAP_ANN_EXPUNGE;
+  s->announce = IMAP_ANN_VANISHED_EARLIER;
   if (s->state != IMAP_SELECTED || (!s->sel.dirty && !s->must_sync))
     return 0;
   s->must_sync = 0;
   return mailproto_imap_sync_start(s);
 }
 
+/* RFC 7162 3.2.7: "OK [HIGHESTMODSEQ n]" for an EXPUNGE whose removals
+ * went out as VANISHED, n as of now that nothing is pending. */
+static int expunge_modseq(mailproto_imap *s) {
+  if (!s->expunge_hms || !s->vanished_sent || s->state != IMAP_SELECTED)
+    return 0;
+  char code[48];
+  snprintf(code, sizeof code, "HIGHESTMODSEQ %llu",
+           (unsigned long long)mailproto_imap_view_safe_modseq(s->sel.view));
+  mailproto_buf_clear(&s->tagged);
+  return set_tagged(s, "OK", code, "EXPUNGE completed");
+}
+
 static int tagged_phase(mailproto_imap *s) {
-  int rc = mailproto_outq_write(&s->io.out, s->tagged.data, s->tagged.len);
+  int rc = expunge_modseq(s);
+  if (rc != 0)
+    return rc;
+  s->expunge_hms = s->vanished_sent = 0;
+  rc = mailproto_outq_write(&s->io.out, s->tagged.data, s->tagged.len);
   mailproto_buf_clear(&s->tagged);
   s->phase = IMAP_PHASE_NONE;
   s->idle = 0;

@@ -393,7 +393,8 @@ static int announce_change(mailproto_imap *s,
   int rc = mailproto_imap_write_raw(b, "* ");
   if (rc == 0)
     rc = mailproto_imap_write_number(b, ch->seq);
-  if (rc == 0 && s->condstore) {
+  int modseq = s->condstore && !s->sel.nomodseq;
+  if (rc == 0 && modseq) {
     rc = mailproto_imap_write_raw(b, " FETCH (UID ");
     if (rc == 0)
       rc = mailproto_imap_write_number(b, ch->uid);
@@ -408,7 +409,7 @@ static int announce_change(mailproto_imap *s,
   }
   if (rc == 0 && ch->flags_changed)
     rc = mailproto_imap_write_msg_flags(s, b, index);
-  if (rc == 0 && !s->condstore && (s->uid_fetch || s->rev2)) {
+  if (rc == 0 && !modseq && (s->uid_fetch || s->rev2)) {
     rc = mailproto_imap_write_raw(b, " UID ");
     if (rc == 0)
       rc = mailproto_imap_write_number(b, ch->uid);
@@ -422,6 +423,36 @@ static int announce_change(mailproto_imap *s,
   return mailproto_imap_emit(s);
 }
 
+/* A piece of an expunge round as "* VANISHED uids" (at most one line);
+ * returns 1 when a line went out, 0 when the round is over. */
+static int expunged_as_vanished(mailproto_imap *s) {
+  mailproto_imap_view *v = s->sel.view;
+  mailproto_buf *b = &s->line;
+  uint32_t seq, uid, lo = 0, hi = 0;
+  int runs = 0, rc = 0;
+  /* Highest sequence number first, so UIDs come down: a run grows at its
+   * low end. */
+  while (rc == 0 && b->len < 8192 &&
+         mailproto_imap_view_next_expunge(v, &seq, &uid) == 1) {
+    meta_expunged(s->sel.meta, uid);
+    if (runs > 0 && uid + 1 == lo) {
+      lo = uid;
+      continue;
+    }
+    if (runs++ == 0)
+      rc = mailproto_imap_write_raw(b, "* VANISHED ");
+    else
+      rc = mailproto_imap_write_uid_run(b, runs == 2, lo, hi);
+    lo = hi = uid;
+  }
+  if (runs == 0)
+    return 0;
+  if (rc == 0)
+    rc = mailproto_imap_write_uid_run(b, runs == 1, lo, hi);
+  s->vanished_sent = 1;
+  return mailproto_imap_vanished_line_end(s, rc);
+}
+
 int mailproto_imap_announce_step(mailproto_imap *s) {
   mailproto_imap_view *v = s->sel.view;
   uint32_t seq, uid, exists, recent;
@@ -431,10 +462,20 @@ int mailproto_imap_announce_step(mailproto_imap *s) {
     return 0;
   }
   switch (s->announce) {
+  case IMAP_ANN_VANISHED_EARLIER:
+    rc = mailproto_imap_vanished_step(s);
+    if (rc == 0)
+      s->announce = IMAP_ANN_EXPUNGE;
+    return rc < 0 ? rc : 0;
   case IMAP_ANN_EXPUNGE:
     /* A round, once begun, is sent whole before anything else that
-     * carries sequence numbers. */
-    if (mailproto_imap_view_next_expunge(v, &seq, &uid) == 1) {
+     * carries sequence numbers. RFC 7162 3.2.10.2: after ENABLE QRESYNC,
+     * as VANISHED (a mailbox with mod-sequences). */
+    if (s->qresync && !s->sel.nomodseq) {
+      rc = expunged_as_vanished(s);
+      if (rc != 0)
+        return rc < 0 ? rc : 0;
+    } else if (mailproto_imap_view_next_expunge(v, &seq, &uid) == 1) {
       meta_expunged(s->sel.meta, uid);
       return mailproto_imap_printf(s, "* %lu EXPUNGE\r\n", (unsigned long)seq);
     }
@@ -473,7 +514,9 @@ int mailproto_imap_announce_step(mailproto_imap *s) {
       return 0;
     }
     /* Without CONDSTORE only flag changes are queued. */
-    return ch.flags_changed || s->condstore ? announce_change(s, &ch) : 0;
+    return ch.flags_changed || (s->condstore && !s->sel.nomodseq)
+               ? announce_change(s, &ch)
+               : 0;
   }
   default:
     s->announce = IMAP_ANN_DONE;

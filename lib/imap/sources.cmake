@@ -15,6 +15,7 @@ set(MAILPROTO_IMAP_SOURCES
   imap/imap_message.c
   imap/imap_idle.c
   imap/imap_update.c
+  imap/imap_vanished.c
   imap/imap_search.c
   imap/imap_search_eval.c
   imap/imap_sort.c

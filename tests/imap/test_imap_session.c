@@ -619,6 +619,24 @@ START_TEST(test_mailproto_imap_condstore_two_sessions) {
       "v OK [MODIFIED 1] Conditional STORE failed\r\n");
   ck_assert_str_eq(ask(&a, "w UID SEARCH MODSEQ 5\r\n"),
                    "* SEARCH 1 2 (MODSEQ 6)\r\nw OK SEARCH completed\r\n");
+  /* Example 8's test-and-set: b (up to date) sets $MDNSent on 2; a, which
+   * has not seen that yet, asks for the same and must be told it lost.
+   * (A session that missed any change of the message fails too: it
+   * learns the change with the answer and can try again.) */
+  ck_assert_str_eq(ask(&b, "n NOOP\r\n"),
+                   "* 2 FETCH (UID 2 MODSEQ (6) FLAGS (\\Flagged))\r\n"
+                   "n OK NOOP completed\r\n");
+  ck_assert_str_eq(
+      ask(&b, "m1 STORE 2 (UNCHANGEDSINCE 0) +FLAGS.SILENT ($MDNSent)\r\n"),
+      "* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $MDNSent)\r\n"
+      "* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted "
+      "\\Draft $MDNSent \\*)] Flags permitted\r\n"
+      "* 2 FETCH (UID 2 MODSEQ (7) FLAGS (\\Flagged $MDNSent))\r\n"
+      "m1 OK STORE completed\r\n");
+  const char *r =
+      ask(&a, "m2 STORE 2 (UNCHANGEDSINCE 0) +FLAGS.SILENT ($MDNSent)\r\n");
+  ck_assert_msg(strstr(r, "m2 OK [MODIFIED 2] Conditional STORE failed\r\n"),
+                "%s", r);
   mailproto_imap_free(a.s);
   mailproto_imap_free(b.s);
   mailproto_imap_free(c.s);
@@ -696,9 +714,33 @@ START_TEST(test_mailproto_imap_condstore_nomodseq) {
   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
     ck_assert_str_eq(ask(&a, refused[i]),
                      "t BAD The mailbox has no mod-sequences\r\n");
-  /* What needs none still works. */
+  /* What needs none still works; flag changes carry no MODSEQ, and with
+   * QRESYNC on expunges stay EXPUNGE (RFC 7162 3.2.10.2). */
   ck_assert_str_eq(ask(&a, "u FETCH 1 (FLAGS)\r\n"),
                    "* 1 FETCH (FLAGS (\\Recent))\r\nu OK FETCH completed\r\n");
+  ck_assert_str_eq(ask(&a, "e ENABLE QRESYNC\r\n"),
+                   "* ENABLED QRESYNC\r\ne OK ENABLE completed\r\n");
+  ck_assert_str_eq(ask(&a, "v STORE 1 +FLAGS (\\Deleted)\r\n"),
+                   "* 1 FETCH (FLAGS (\\Deleted \\Recent))\r\n"
+                   "v OK STORE completed\r\n");
+  ck_assert_str_eq(ask(&a, "w EXPUNGE\r\n"),
+                   "* 1 EXPUNGE\r\nw OK EXPUNGE completed\r\n");
+  /* Enabled after a plain SELECT: NOMODSEQ then (RFC 7162 3.1), and no
+   * MODSEQ in flag changes. */
+  client b;
+  client_open_store(&b, &st);
+  deliver(ms, "Subject: b\r\n\r\nb\r\n");
+  take(&b);
+  ck_assert_ptr_nonnull(strstr(ask(&b, "a LOGIN alice secret\r\n"), "a OK"));
+  r = ask(&b, "s SELECT INBOX\r\n");
+  ck_assert_msg(strstr(r, "s OK") && !strstr(r, "MODSEQ"), "%s", r);
+  ck_assert_str_eq(ask(&b, "e ENABLE CONDSTORE\r\n"),
+                   "* ENABLED CONDSTORE\r\n"
+                   "* OK [NOMODSEQ] No permanent mod-sequences\r\n"
+                   "e OK ENABLE completed\r\n");
+  ck_assert_str_eq(ask(&b, "f STORE 1 +FLAGS.SILENT (\\Seen)\r\n"),
+                   "f OK STORE completed\r\n");
+  mailproto_imap_free(b.s);
   mailproto_imap_free(a.s);
   mailproto_memstore_free(ms);
 }
@@ -762,6 +804,104 @@ START_TEST(test_mailproto_imap_condstore_modified_many) {
            2 * (RUNS_MAX - 1) + 1, N - 1);
   ck_assert_str_eq(tagged, want);
   mailproto_imap_free(a.s);
+  mailproto_memstore_free(ms);
+}
+END_TEST
+
+/* Collects the UIDs of every "* VANISHED [(EARLIER) ]set" line of `text`
+ * into `mark` (mark[uid] = 1); returns how many lines there were. */
+static int vanished_uids(const char *text, int earlier, unsigned char *mark,
+                         size_t size) {
+  const char *head = earlier ? "* VANISHED (EARLIER) " : "* VANISHED ";
+  int lines = 0;
+  for (const char *p = strstr(text, head); p; p = strstr(p, head)) {
+    if (!earlier && strncmp(p, "* VANISHED (EARLIER)", 20) == 0) {
+      p++;
+      continue;
+    }
+    lines++;
+    p += strlen(head);
+    while (*p != '\r') {
+      char *end;
+      unsigned long lo = strtoul(p, &end, 10), hi = lo;
+      if (*end == ':')
+        hi = strtoul(end + 1, &end, 10);
+      if (lo > hi) {
+        unsigned long t = lo;
+        lo = hi;
+        hi = t;
+      }
+      for (unsigned long u = lo; u <= hi; u++) {
+        ck_assert_uint_lt(u, size);
+        ck_assert_msg(!mark[u], "UID %lu twice", u);
+        mark[u] = 1;
+      }
+      p = *end == ',' ? end + 1 : end;
+    }
+  }
+  return lines;
+}
+
+/* RFC 7162 3.2.10.2: after ENABLE QRESYNC every expunge goes out as
+ * VANISHED, another session's too (and EXPUNGE where QRESYNC is not on);
+ * long rounds and long VANISHED (EARLIER) answers are split into lines
+ * that each fit the output, together naming each UID exactly once. */
+START_TEST(test_mailproto_imap_qresync_vanished) {
+  enum { N = 6000 };
+  mailproto_memstore *ms = store_new();
+  for (int i = 0; i < N; i++)
+    deliver(ms, "Subject: m\r\n\r\nm\r\n");
+  client a, b;
+  client_open(&a, ms, NULL);
+  client_open(&b, ms, NULL);
+  take(&a);
+  ck_assert_ptr_nonnull(strstr(ask(&a, "a LOGIN alice secret\r\n"), "a OK"));
+  ck_assert_str_eq(ask(&a, "e ENABLE QRESYNC\r\n"),
+                   "* ENABLED QRESYNC\r\ne OK ENABLE completed\r\n");
+  const char *r = ask(&a, "s SELECT INBOX\r\n");
+  ck_assert_msg(strstr(r, "s OK") != NULL, "%s", r);
+  login_select(&b, "s SELECT INBOX\r\n");
+  /* b deletes every even UID and expunges. */
+  static char got[1 << 21];
+  b.sink = got;
+  b.sink_cap = sizeof got;
+  for (int u = 2; u <= N; u += 2) {
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "d UID STORE %d +FLAGS.SILENT (\\Deleted)\r\n",
+             u);
+    say_all(&b, cmd);
+  }
+  say_all(&b, "x EXPUNGE\r\n");
+  ck_assert_ptr_nonnull(strstr(got, "* 6000 EXPUNGE\r\n")); /* b: no QRESYNC */
+  b.sink = NULL;
+  /* a learns of it as VANISHED, in lines of bounded length. */
+  static unsigned char mark[N + 2];
+  a.sink = got;
+  a.sink_cap = sizeof got;
+  say_all(&a, "n NOOP\r\n");
+  ck_assert_ptr_null(strstr(got, "EXPUNGE"));
+  int lines = vanished_uids(got, 0, mark, sizeof mark);
+  ck_assert_int_gt(lines, 1);
+  for (int u = 1; u <= N; u++)
+    ck_assert_msg(mark[u] == (u % 2 == 0), "UID %d", u);
+  /* A new SELECT naming all 6000: VANISHED (EARLIER) for the even ones. */
+  memset(mark, 0, sizeof mark);
+  say_all(&a, "q SELECT INBOX (QRESYNC (1 99999 1:6000))\r\n");
+  lines = vanished_uids(got, 1, mark, sizeof mark);
+  ck_assert_int_gt(lines, 1);
+  for (int u = 1; u <= N; u++)
+    ck_assert_msg(mark[u] == (u % 2 == 0), "UID %d", u);
+  ck_assert_ptr_nonnull(strstr(got, "q OK [READ-WRITE] SELECT completed"));
+  ck_assert_ptr_null(strstr(got, " FETCH ")); /* nothing changed since */
+  /* UID FETCH VANISHED over part of it: 100..200 gives the even ones. */
+  memset(mark, 0, sizeof mark);
+  say_all(&a, "f UID FETCH 100:200 (FLAGS) (CHANGEDSINCE 99999 VANISHED)\r\n");
+  ck_assert_int_eq(vanished_uids(got, 1, mark, sizeof mark), 1);
+  for (int u = 1; u <= N; u++)
+    ck_assert_msg(mark[u] == (u >= 100 && u <= 200 && u % 2 == 0), "UID %d", u);
+  a.sink = NULL;
+  mailproto_imap_free(a.s);
+  mailproto_imap_free(b.s);
   mailproto_memstore_free(ms);
 }
 END_TEST
@@ -1619,6 +1759,7 @@ Suite *suite_imap_session(void) {
   tcase_add_test(tc, test_mailproto_imap_condstore_two_sessions);
   tcase_add_test(tc, test_mailproto_imap_condstore_nomodseq);
   tcase_add_test(tc, test_mailproto_imap_condstore_modified_many);
+  tcase_add_test(tc, test_mailproto_imap_qresync_vanished);
   tcase_add_test(tc,
                  test_mailproto_imap_sync_expunge_waits_for_allowed_command);
   tcase_add_test(tc, test_mailproto_imap_sync_flag_changes_two_sessions);
