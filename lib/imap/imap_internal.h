@@ -339,18 +339,20 @@ struct mailproto_imap {
   unsigned errors;
   unsigned auth_failures;
   uint64_t challenges;
-  unsigned char rev2;          /* ENABLE IMAP4rev2 (RFC 9051) */
-  unsigned char utf8;          /* ENABLE UTF8=ACCEPT or IMAP4rev2 (RFC 6855) */
-  unsigned char expunge_ok;    /* EXPUNGE may be announced after this command */
-  unsigned char must_sync;     /* sync even when not dirty */
-  unsigned char uid_fetch;     /* announcements carry UID (UID commands) */
-  unsigned char condstore;     /* a CONDSTORE enabling command was seen */
-  unsigned char qresync;       /* ENABLE QRESYNC: VANISHED, not EXPUNGE */
-  unsigned char vanished_sent; /* this command announced a VANISHED */
-  unsigned char expunge_hms;   /* EXPUNGE: its OK carries HIGHESTMODSEQ */
-  unsigned char closing;       /* LOGOUT or BYE: close after the reply */
-  unsigned char idle;          /* IDLE: 1 before "+", 2 idling, 3 DONE read */
-  unsigned char tls_go;        /* STARTTLS answered OK: begin TLS after it */
+  unsigned char rev2;         /* ENABLE IMAP4rev2 (RFC 9051) */
+  unsigned char utf8;         /* ENABLE UTF8=ACCEPT or IMAP4rev2 (RFC 6855) */
+  unsigned char expunge_ok;   /* EXPUNGE may be announced after this command */
+  unsigned char must_sync;    /* sync even when not dirty */
+  unsigned char uid_fetch;    /* announcements carry UID (UID commands) */
+  unsigned char condstore;    /* a CONDSTORE enabling command was seen */
+  unsigned char qresync;      /* ENABLE QRESYNC: VANISHED, not EXPUNGE */
+  unsigned char removed_sent; /* this command announced an expunge */
+  /* EXPUNGE, MOVE: the text of an OK that gets HIGHESTMODSEQ when the
+   * command removed something (imap_session.c); NULL: none. */
+  const char *modseq_ok;
+  unsigned char closing; /* LOGOUT or BYE: close after the reply */
+  unsigned char idle;    /* IDLE: 1 before "+", 2 idling, 3 DONE read */
+  unsigned char tls_go;  /* STARTTLS answered OK: begin TLS after it */
 
   /* login */
   mailproto_sasl *sasl;

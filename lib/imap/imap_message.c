@@ -1205,6 +1205,9 @@ static int copy_done(mailproto_imap *s, int rc) {
     if (rc != 0)
       return rc;
     s->must_sync = 1;
+    /* RFC 6851 4.4: the source's new HIGHESTMODSEQ in the OK. */
+    if (!s->sel.nomodseq)
+      s->modseq_ok = "MOVE completed";
     return mailproto_imap_done(s, "OK", NULL, "MOVE completed");
   }
   rc = mailproto_imap_done(s, "OK", code, "COPY completed");
@@ -1297,7 +1300,8 @@ int mailproto_imap_message_done(mailproto_imap *s, int kind, int rc) {
     /* RFC 7162 3.2.7, 3.2.9: with QRESYNC on, the OK of an EXPUNGE that
      * removed something carries the new HIGHESTMODSEQ, known once the
      * sync after it has run (imap_session.c). */
-    s->expunge_hms = s->qresync && !s->sel.nomodseq;
+    if (s->qresync && !s->sel.nomodseq)
+      s->modseq_ok = "EXPUNGE completed";
     return mailproto_imap_done(s, "OK", NULL, "EXPUNGE completed");
   case IMAP_OP_COPY:
     return copy_done(s, rc);

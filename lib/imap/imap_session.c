@@ -216,23 +216,25 @@ static int sync_phase(mailproto_imap *s) {
   return mailproto_imap_sync_start(s);
 }
 
-/* RFC 7162 3.2.7: "OK [HIGHESTMODSEQ n]" for an EXPUNGE whose removals
- * went out as VANISHED, n as of now that nothing is pending. */
+/* RFC 7162 3.2.7 (with QRESYNC on) and RFC 6851 4.4: the OK of an
+ * EXPUNGE or MOVE that removed messages carries "[HIGHESTMODSEQ n]", n
+ * as of now, after the sync that announced the removals. */
 static int expunge_modseq(mailproto_imap *s) {
-  if (!s->expunge_hms || !s->vanished_sent || s->state != IMAP_SELECTED)
+  if (!s->modseq_ok || !s->removed_sent || s->state != IMAP_SELECTED)
     return 0;
   char code[48];
   snprintf(code, sizeof code, "HIGHESTMODSEQ %llu",
            (unsigned long long)mailproto_imap_view_safe_modseq(s->sel.view));
   mailproto_buf_clear(&s->tagged);
-  return set_tagged(s, "OK", code, "EXPUNGE completed");
+  return set_tagged(s, "OK", code, s->modseq_ok);
 }
 
 static int tagged_phase(mailproto_imap *s) {
   int rc = expunge_modseq(s);
   if (rc != 0)
     return rc;
-  s->expunge_hms = s->vanished_sent = 0;
+  s->modseq_ok = NULL;
+  s->removed_sent = 0;
   rc = mailproto_outq_write(&s->io.out, s->tagged.data, s->tagged.len);
   mailproto_buf_clear(&s->tagged);
   s->phase = IMAP_PHASE_NONE;

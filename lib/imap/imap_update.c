@@ -449,7 +449,7 @@ static int expunged_as_vanished(mailproto_imap *s) {
     return 0;
   if (rc == 0)
     rc = mailproto_imap_write_uid_run(b, runs == 1, lo, hi);
-  s->vanished_sent = 1;
+  s->removed_sent = 1;
   return mailproto_imap_vanished_line_end(s, rc);
 }
 
@@ -477,6 +477,7 @@ int mailproto_imap_announce_step(mailproto_imap *s) {
         return rc < 0 ? rc : 0;
     } else if (mailproto_imap_view_next_expunge(v, &seq, &uid) == 1) {
       meta_expunged(s->sel.meta, uid);
+      s->removed_sent = 1;
       return mailproto_imap_printf(s, "* %lu EXPUNGE\r\n", (unsigned long)seq);
     }
     if (!s->expunge_ok || mailproto_imap_view_flush_expunges(v) == 0) {
