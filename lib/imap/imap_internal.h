@@ -377,10 +377,7 @@ struct mailproto_imap {
   struct imap_vanished *vanished; /* VANISHED (EARLIER) being written */
   uint32_t *modified;             /* UIDs that failed STORE's UNCHANGEDSINCE */
   size_t modified_count, modified_cap;
-  /* UNCHANGEDSINCE 0: the condition of each s->uids range, stored one
-   * range at a time; the range being stored. */
-  uint64_t *cond_modseq;
-  size_t cond_pos;
+  uint64_t cond_since; /* UNCHANGEDSINCE 0: the condition used instead */
   /* FETCH, LIST/LSUB and APPEND state: allocated while one runs, so an
    * idle session does not carry it (issue 7: 2 KiB per session). */
   imap_fetch *fetch;

@@ -542,7 +542,8 @@ static int qresync_select(mailproto_imap *s) {
   mailproto_imap_view *v = s->sel.view;
   if (s->sel.nomodseq || a->uidvalidity != mailproto_imap_view_uidvalidity(v))
     return 0;
-  uint32_t lowest = a->has_seq_match ? seq_match_bound(s) + 1 : 1;
+  uint32_t bound = a->has_seq_match ? seq_match_bound(s) : 0;
+  uint32_t lowest = bound == UINT32_MAX ? UINT32_MAX : bound + 1;
   int rc = mailproto_imap_vanished_begin(
       s, a->has_known_uids ? &a->known_uids : NULL, lowest);
   uint32_t exists = mailproto_imap_view_exists(v);

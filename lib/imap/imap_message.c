@@ -30,9 +30,7 @@ void mailproto_imap_message_reset(mailproto_imap *s) {
   mailproto_mem_free(&s->alloc, (void *)s->keywords);
   mailproto_mem_free(&s->alloc, s->runs);
   mailproto_mem_free(&s->alloc, s->modified);
-  mailproto_mem_free(&s->alloc, s->cond_modseq);
-  s->cond_modseq = NULL;
-  s->cond_pos = 0;
+  s->cond_since = 0;
   mailproto_imap_vanished_free(s);
   s->modified = NULL;
   s->modified_count = s->modified_cap = 0;
@@ -154,8 +152,7 @@ static int item_sets_seen(const mailproto_imap_fetch_item *it) {
           !it->peek);
 }
 
-static int add_uid(mailproto_imap *s, size_t *n, uint32_t uid, uint64_t modseq,
-                   uint64_t **modseqs);
+static int add_uid(mailproto_imap *s, size_t *n, uint32_t uid);
 
 /* RFC 7162 3.1.4.1: the messages CHANGEDSINCE leaves out are not
  * fetched, so they are not marked \Seen either: s->uids keeps the rest. */
@@ -168,7 +165,7 @@ static int uids_changed_since(mailproto_imap *s, uint64_t modseq) {
   mailproto_imap_view_iter_init(&it, s->spans, s->span_count);
   while (rc == 0 && mailproto_imap_view_iter_next(&it, &index))
     if (mailproto_imap_view_modseq(v, index) > modseq)
-      rc = add_uid(s, &n, mailproto_imap_view_uid(v, index), 0, NULL);
+      rc = add_uid(s, &n, mailproto_imap_view_uid(v, index));
   s->uid_count = n;
   return rc;
 }
@@ -856,35 +853,22 @@ int mailproto_imap_store_modified(mailproto_imap *s, uint32_t uid) {
 }
 
 /* Appends `uid` to the UID ranges being rebuilt in s->uids (n so far):
- * onto the last range when it follows it (and, with `modseqs`, has the
- * same mod-sequence, kept per range there); room grows as needed. */
-static int add_uid(mailproto_imap *s, size_t *n, uint32_t uid, uint64_t modseq,
-                   uint64_t **modseqs) {
+ * onto the last range when it follows it; room grows as needed. */
+static int add_uid(mailproto_imap *s, size_t *n, uint32_t uid) {
   size_t k = *n;
-  if (k > 0 && s->uids[k - 1].last + 1 == uid &&
-      (!modseqs || (*modseqs)[k - 1] == modseq)) {
+  if (k > 0 && s->uids[k - 1].last + 1 == uid) {
     s->uids[k - 1].last = uid;
     return 0;
   }
-  if (k == s->uid_count || (modseqs && !*modseqs)) {
-    size_t cap = k == s->uid_count ? 2 * k + 1 : s->uid_count;
+  if (k == s->uid_count) {
     mailproto_uid_range *u =
-        mailproto_mem_reallocarray(&s->alloc, s->uids, cap, sizeof *u);
+        mailproto_mem_reallocarray(&s->alloc, s->uids, 2 * k + 1, sizeof *u);
     if (!u)
       return MAILPROTO_ERR_NOMEM;
     s->uids = u;
-    s->uid_count = cap;
-    if (modseqs) {
-      uint64_t *m =
-          mailproto_mem_reallocarray(&s->alloc, *modseqs, cap, sizeof *m);
-      if (!m)
-        return MAILPROTO_ERR_NOMEM;
-      *modseqs = m;
-    }
+    s->uid_count = 2 * k + 1;
   }
   s->uids[k].first = s->uids[k].last = uid;
-  if (modseqs)
-    (*modseqs)[k] = modseq;
   *n = k + 1;
   return 0;
 }
@@ -892,12 +876,14 @@ static int add_uid(mailproto_imap *s, size_t *n, uint32_t uid, uint64_t modseq,
 /* RFC 7162 3.1.3: UNCHANGEDSINCE 0 fails wherever the metadata the
  * STORE touches exists: always for a system flag (and for FLAGS, which
  * replaces them all), else where the message has one of the keywords.
- * Those go to s->modified now. The rest are stored on condition that the
- * message is still as this session saw it (its mod-sequence here), one
- * store call per run of equal mod-sequences (s->cond_modseq), so another
- * session setting the keyword in between makes it fail too: Example 8's
- * test-and-set holds. Messages another session expunged are skipped, as
- * the store skips them otherwise. */
+ * Those go to s->modified now. The rest are stored on condition that
+ * they did not change after this session's last sync: the view knows
+ * every change up to its HIGHESTMODSEQ (s->cond_since), so with that as
+ * UNCHANGEDSINCE the store fails exactly the messages changed since, at
+ * the moment it stores: another session setting the keyword in between
+ * makes it fail too (Example 8's test-and-set holds), in one store call.
+ * Messages another session expunged are skipped, as the store skips them
+ * otherwise. */
 static int unchanged_since_zero(mailproto_imap *s) {
   const mailproto_imap_store *a = &s->cmd.u.store;
   mailproto_imap_view *v = s->sel.view;
@@ -922,11 +908,10 @@ static int unchanged_since_zero(mailproto_imap *s) {
     if (all || (mailproto_imap_view_keywords(v, index) & mask))
       rc = mailproto_imap_store_modified(s, uid);
     else
-      rc = add_uid(s, &n, uid, mailproto_imap_view_modseq(v, index),
-                   &s->cond_modseq);
+      rc = add_uid(s, &n, uid);
   }
   s->uid_count = n;
-  s->cond_pos = 0;
+  s->cond_since = mailproto_imap_view_highest_modseq(v);
   return rc;
 }
 
@@ -985,22 +970,18 @@ static int modified_code(mailproto_imap *s, char **out) {
 
 static int store_done(mailproto_imap *s, int rc);
 
-/* The store's set_flags for the STORE: all of s->uids at once, or with
- * s->cond_modseq the run s->cond_pos on its own condition. */
+/* The store's set_flags for the STORE (UNCHANGEDSINCE 0: s->cond_since,
+ * see unchanged_since_zero). */
 static int store_call(mailproto_imap *s) {
   const mailproto_imap_store *a = &s->cmd.u.store;
-  const mailproto_uid_range *r = s->uids;
-  size_t n = s->uid_count;
   uint64_t since = a->has_unchangedsince ? a->unchangedsince : 0;
-  if (s->cond_modseq) {
-    r += s->cond_pos;
-    n = 1;
-    since = s->cond_modseq[s->cond_pos];
-  }
+  if (a->has_unchangedsince && since == 0)
+    since = s->cond_since;
   return mailproto_store_call_set_flags(
-      &s->store, &s->io.op, IMAP_OP_SET_FLAGS, s->sel.handle, r, n,
-      (mailproto_flag_mode)a->op, a->flags.system & MAILPROTO_FLAGS_SETTABLE,
-      s->keywords, a->flags.keyword_count, since);
+      &s->store, &s->io.op, IMAP_OP_SET_FLAGS, s->sel.handle, s->uids,
+      s->uid_count, (mailproto_flag_mode)a->op,
+      a->flags.system & MAILPROTO_FLAGS_SETTABLE, s->keywords,
+      a->flags.keyword_count, since);
 }
 
 int mailproto_imap_cmd_store(mailproto_imap *s) {
@@ -1033,14 +1014,6 @@ int mailproto_imap_cmd_store(mailproto_imap *s) {
 static int store_done(mailproto_imap *s, int rc) {
   const mailproto_imap_store *a = &s->cmd.u.store;
   mailproto_imap_view *v = s->sel.view;
-  /* The next run of a conditional store, in a loop while the store
-   * answers at once (no recursion through after_op). */
-  while (rc == 0 && s->cond_modseq && s->uid_count > 0 &&
-         ++s->cond_pos < s->uid_count) {
-    rc = store_call(s);
-    if (rc == MAILPROTO_DEFERRED)
-      return 0;
-  }
   if (mailproto_is_fatal(rc))
     return rc;
   if (rc == MAILPROTO_ERR_LIMIT)

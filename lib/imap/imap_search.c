@@ -228,6 +228,11 @@ int mailproto_imap_cmd_search(mailproto_imap *s) {
   int rc = mailproto_imap_search_compile(&q->prog, &s->alloc, root, s, want);
   if (rc != 0)
     return rc;
+  /* RFC 7162 3.2.10.2 (and RFC 9051 7.5.1 for EXPUNGE): a UID SEARCH,
+   * SORT or THREAD whose keys name sequence numbers announces no
+   * expunges, which would shift them. */
+  if (q->prog.uses_seqnums)
+    s->expunge_ok = 0;
   /* RFC 7162 3.1: a MODSEQ key enables CONDSTORE (BAD for a mailbox
    * without mod-sequences). */
   if (q->prog.uses_modseq &&

@@ -97,6 +97,7 @@ typedef struct imap_search_prog {
   unsigned char need_header;   /* some key reads header fields */
   unsigned char need_body;     /* BODY or TEXT */
   unsigned char uses_modseq;   /* a MODSEQ key appears (RFC 7162 3.1.5) */
+  unsigned char uses_seqnums;  /* a key names message sequence numbers */
   unsigned char need_meta;     /* size or internal date keys */
   unsigned char need_keywords; /* KEYWORD, UNKEYWORD */
   /* Some key reads what a MIME tree's envelope does not keep (TEXT, and

@@ -51,6 +51,8 @@ static int walk(imap_search_prog *p, mailproto_imap_search_key *k,
   for (; k; k = k->next) {
     if (k->type == MAILPROTO_IMAP_SEARCH_MODSEQ)
       p->uses_modseq = 1;
+    if (k->type == MAILPROTO_IMAP_SEARCH_SEQSET && !k->set.saved)
+      p->uses_seqnums = 1;
     if (fill && (k->type == MAILPROTO_IMAP_SEARCH_KEYWORD ||
                  k->type == MAILPROTO_IMAP_SEARCH_UNKEYWORD)) {
       unsigned idx;

@@ -49,12 +49,12 @@ int mailproto_imap_vanished_begin(mailproto_imap *s,
                                   const mailproto_imap_seqset *set,
                                   uint32_t lowest) {
   const mailproto_imap_view *v = s->sel.view;
-  uint32_t exists = mailproto_imap_view_exists(v);
   uint32_t uidnext = mailproto_imap_view_uidnext(v);
-  /* Nothing above UIDNEXT - 1 was ever a message; "*" is the largest UID
-   * in use (RFC 3501 9). */
+  /* Nothing above UIDNEXT - 1 was ever a message. "*" stands for that
+   * here, not for the largest UID in use (RFC 3501 9): a client naming
+   * "1:*" also knew the UIDs above the last message left, which may have
+   * vanished (Dovecot reads it alike). */
   uint32_t highest = uidnext > 0 ? uidnext - 1 : 0;
-  uint32_t star = exists ? mailproto_imap_view_uid(v, exists - 1) : highest;
   mailproto_imap_vanished_free(s);
   imap_vanished *x = mailproto_mem_calloc(&s->alloc, 1, sizeof *x);
   size_t n = set ? set->count : 1;
@@ -65,7 +65,7 @@ int mailproto_imap_vanished_begin(mailproto_imap *s,
   }
   s->vanished = x;
   if (set) {
-    n = mailproto_imap_seqset_normalize(set, star, x->ranges);
+    n = mailproto_imap_seqset_normalize(set, highest, x->ranges);
   } else {
     x->ranges[0].first = 1;
     x->ranges[0].last = highest;

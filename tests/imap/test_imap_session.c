@@ -900,6 +900,23 @@ START_TEST(test_mailproto_imap_qresync_vanished) {
   for (int u = 1; u <= N; u++)
     ck_assert_msg(mark[u] == (u >= 100 && u <= 200 && u % 2 == 0), "UID %d", u);
   a.sink = NULL;
+  /* b expunges UID 1 and the highest one left, 5999. A UID SEARCH naming
+   * sequence numbers announces nothing (RFC 7162 3.2.10.2); one naming
+   * UIDs may. */
+  ck_assert_ptr_nonnull(strstr(
+      ask(&b, "d UID STORE 1,5999 +FLAGS.SILENT (\\Deleted)\r\n"), "d OK"));
+  ck_assert_ptr_nonnull(strstr(ask(&b, "x EXPUNGE\r\n"), "x OK"));
+  ck_assert_str_eq(ask(&a, "u UID SEARCH 1:2\r\n"),
+                   "* SEARCH 1 3\r\nu OK SEARCH completed\r\n");
+  ck_assert_str_eq(ask(&a, "v UID SEARCH UID 3\r\n"),
+                   "* SEARCH 3\r\n* VANISHED 5999,1\r\n"
+                   "v OK SEARCH completed\r\n");
+  /* "*" in a VANISHED set reaches UIDNEXT - 1: 5999 and 6000, above the
+   * last message left (5997), are reported. */
+  ck_assert_str_eq(
+      ask(&a, "f UID FETCH 5990:* (FLAGS) (CHANGEDSINCE 99999 VANISHED)\r\n"),
+      "* VANISHED (EARLIER) 5990,5992,5994,5996,5998:6000\r\n"
+      "f OK FETCH completed\r\n");
   mailproto_imap_free(a.s);
   mailproto_imap_free(b.s);
   mailproto_memstore_free(ms);
