@@ -1692,6 +1692,86 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
 
 /* The same session on the Maildir store, with a second session's
  * changes picked up by NOOP (a store that cannot notify is polled). */
+/* CONDSTORE and QRESYNC over the Maildir store, whose mod-sequences are
+ * kept on disk: another session's flag change reaches a QRESYNC session
+ * with UID and MODSEQ, its expunge as VANISHED; a third session opening
+ * with what the first had cached learns both with SELECT (QRESYNC). */
+START_TEST(test_mailproto_imap_qresync_maildir_store) {
+  char root[256];
+  const char *t = getenv("TMPDIR");
+  snprintf(root, sizeof root, "%s/mailproto-imap-XXXXXX", t && *t ? t : "/tmp");
+  ck_assert_ptr_nonnull(mkdtemp(root));
+  mailproto_maildir_config mc;
+  mailproto_maildir_config_init(&mc, sizeof mc);
+  mc.root = root;
+  mc.fsync = 0;
+  mailproto_maildir *md;
+  ck_assert_int_eq(mailproto_maildir_new(&mc, &md), 0);
+  ck_assert_int_eq(mailproto_maildir_add_user(md, "alice", "secret"), 0);
+  mailproto_store st;
+  mailproto_maildir_store(md, &st);
+  client a, b, c;
+  client_open_store(&a, &st);
+  client_open_store(&b, &st);
+  client_open_store(&c, &st);
+  client *all[] = {&a, &b, &c};
+  for (int i = 0; i < 3; i++) {
+    take(all[i]);
+    ck_assert_ptr_nonnull(
+        strstr(ask(all[i], "a LOGIN alice secret\r\n"), "a OK"));
+  }
+  for (int i = 0; i < 3; i++) {
+    char cmd[64];
+    snprintf(cmd, sizeof cmd,
+             "p APPEND INBOX {17+}\r\nSubject: %d\r\n\r\n%d\r\n\r\n", i, i);
+    ck_assert_ptr_nonnull(strstr(ask(&b, cmd), "p OK [APPENDUID "));
+  }
+  ck_assert_str_eq(ask(&a, "e ENABLE QRESYNC\r\n"),
+                   "* ENABLED QRESYNC\r\ne OK ENABLE completed\r\n");
+  const char *r = ask(&a, "s SELECT INBOX\r\n");
+  unsigned long uidvalidity = 0;
+  unsigned long long cached = 0;
+  const char *p = strstr(r, "[UIDVALIDITY ");
+  ck_assert_ptr_nonnull(p);
+  uidvalidity = strtoul(p + 13, NULL, 10);
+  p = strstr(r, "[HIGHESTMODSEQ ");
+  ck_assert_ptr_nonnull(p);
+  cached = strtoull(p + 15, NULL, 10);
+  ck_assert_ptr_nonnull(strstr(ask(&b, "s SELECT INBOX\r\n"), "s OK"));
+  /* b flags message 2 and expunges message 3. */
+  ck_assert_ptr_nonnull(
+      strstr(ask(&b, "f STORE 2 +FLAGS.SILENT (\\Flagged)\r\n"), "f OK"));
+  ck_assert_ptr_nonnull(
+      strstr(ask(&b, "g STORE 3 +FLAGS.SILENT (\\Deleted)\r\n"), "g OK"));
+  ck_assert_ptr_nonnull(strstr(ask(&b, "x EXPUNGE\r\n"), "* 3 EXPUNGE"));
+  /* a (the Maildir store cannot notify: the NOOP syncs). */
+  r = ask(&a, "n NOOP\r\n");
+  ck_assert_msg(strstr(r, "* VANISHED 3\r\n") != NULL, "%s", r);
+  p = strstr(r, "* 2 FETCH (UID 2 MODSEQ (");
+  ck_assert_msg(p != NULL && strstr(p, ") FLAGS (\\Flagged \\Recent))\r\n"),
+                "%s", r);
+  unsigned long long flagged = strtoull(p + 25, NULL, 10);
+  ck_assert_uint_gt(flagged, cached);
+  /* c comes back with what a had cached before. */
+  ck_assert_str_eq(ask(&c, "e ENABLE QRESYNC\r\n"),
+                   "* ENABLED QRESYNC\r\ne OK ENABLE completed\r\n");
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "q SELECT INBOX (QRESYNC (%lu %llu 1:3))\r\n",
+           uidvalidity, cached);
+  r = ask(&c, cmd);
+  ck_assert_msg(strstr(r, "* VANISHED (EARLIER) 3\r\n") != NULL, "%s", r);
+  char want[96];
+  snprintf(want, sizeof want,
+           "* 2 FETCH (UID 2 MODSEQ (%llu) FLAGS (\\Flagged))", flagged);
+  ck_assert_msg(strstr(r, want) != NULL, "%s", r);
+  ck_assert_ptr_null(strstr(r, "* 1 FETCH"));
+  for (int i = 0; i < 3; i++)
+    mailproto_imap_free(all[i]->s);
+  mailproto_maildir_free(md);
+  nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 START_TEST(test_mailproto_imap_feed_maildir_store) {
   char root[256];
   const char *t = getenv("TMPDIR");
@@ -1784,6 +1864,7 @@ Suite *suite_imap_session(void) {
   tcase_add_test(tc, test_mailproto_imap_sizes_with_and_without_message_get);
   tcase_add_test(tc, test_mailproto_imap_sync_idle_woken_by_smtp);
   tcase_add_test(tc, test_mailproto_imap_feed_maildir_store);
+  tcase_add_test(tc, test_mailproto_imap_qresync_maildir_store);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("contract");
