@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/saslprep_tables.h"
+#include "core/unicode_tables.h"
 #include "core/utf8.h"
 #include "mailproto/mailproto.h"
 

@@ -2,6 +2,8 @@ set(MAILPROTO_CORE_SOURCES
   core/alloc.c
   core/base64.c
   core/buffer.c
+  core/casemap.c
+  core/casemap_tables.c
   core/date.c
   core/error.c
   core/line.c

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/casemap.h"
 #include "core/sort.h"
 #include "core/utf8.h"
 #include "imap/imap_search.h"
@@ -16,128 +17,21 @@
 /* Collation (RFC 5256 7: i;unicode-casemap, RFC 5051)                 */
 /* ------------------------------------------------------------------ */
 
-/*
- * RFC 5051 2: every character becomes its titlecase form, then its
- * canonical decomposition; the results compare as octets. So "Échange"
- * equals "ÉCHANGE" and sorts among the E's ("E" U+0301), not after "Z".
- * A libc-only library carries no Unicode database: this covers the
- * letters the search matcher folds (mime_codec.h: ASCII, Latin-1, Latin
- * Extended-A, Greek, Cyrillic); other characters stay as they are.
- */
-
-/* Simple titlecase mapping (UnicodeData.txt field 14) of those letters. */
-static uint32_t title(uint32_t c) {
-  if (c < 0x80)
-    return c >= 'a' && c <= 'z' ? c - 32 : c;
-  if (c < 0x100) {
-    if (c == 0xB5) /* micro sign */
-      return 0x39C;
-    if (c == 0xFF)
-      return 0x178;
-    return c >= 0xE0 && c != 0xF7 ? c - 32 : c;
-  }
-  if (c <= 0x17F) { /* Latin Extended-A: upper and lower case in pairs */
-    if (c == 0x131) /* dotless i */
-      return 'I';
-    if (c == 0x17F) /* long s */
-      return 'S';
-    if ((c <= 0x12F || (c >= 0x132 && c <= 0x137) ||
-         (c >= 0x14A && c <= 0x177)) &&
-        (c & 1))
-      return c - 1;
-    if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && !(c & 1))
-      return c - 1;
-    return c;
-  }
-  if (c >= 0x3B1 && c <= 0x3CB) /* Greek small letters */
-    return c == 0x3C2 ? 0x3A3 : c - 32;
-  if (c == 0x3AC)
-    return 0x386;
-  if (c >= 0x3AD && c <= 0x3AF)
-    return c - 37;
-  if (c == 0x3CC)
-    return 0x38C;
-  if (c == 0x3CD || c == 0x3CE)
-    return c - 63;
-  if (c >= 0x430 && c <= 0x44F) /* Cyrillic */
-    return c - 32;
-  if (c >= 0x450 && c <= 0x45F)
-    return c - 80;
-  return c;
-}
-
-/* Canonical decompositions (UnicodeData.txt field 5, applied fully) of
- * the titlecase letters above: the letter, its base, up to two marks. */
-static const uint16_t decompositions[][4] = {
-    {0xC0, 'A', 0x300},    {0xC1, 'A', 0x301},           {0xC2, 'A', 0x302},
-    {0xC3, 'A', 0x303},    {0xC4, 'A', 0x308},           {0xC5, 'A', 0x30A},
-    {0xC7, 'C', 0x327},    {0xC8, 'E', 0x300},           {0xC9, 'E', 0x301},
-    {0xCA, 'E', 0x302},    {0xCB, 'E', 0x308},           {0xCC, 'I', 0x300},
-    {0xCD, 'I', 0x301},    {0xCE, 'I', 0x302},           {0xCF, 'I', 0x308},
-    {0xD1, 'N', 0x303},    {0xD2, 'O', 0x300},           {0xD3, 'O', 0x301},
-    {0xD4, 'O', 0x302},    {0xD5, 'O', 0x303},           {0xD6, 'O', 0x308},
-    {0xD9, 'U', 0x300},    {0xDA, 'U', 0x301},           {0xDB, 'U', 0x302},
-    {0xDC, 'U', 0x308},    {0xDD, 'Y', 0x301},           {0x100, 'A', 0x304},
-    {0x102, 'A', 0x306},   {0x104, 'A', 0x328},          {0x106, 'C', 0x301},
-    {0x108, 'C', 0x302},   {0x10A, 'C', 0x307},          {0x10C, 'C', 0x30C},
-    {0x10E, 'D', 0x30C},   {0x112, 'E', 0x304},          {0x114, 'E', 0x306},
-    {0x116, 'E', 0x307},   {0x118, 'E', 0x328},          {0x11A, 'E', 0x30C},
-    {0x11C, 'G', 0x302},   {0x11E, 'G', 0x306},          {0x120, 'G', 0x307},
-    {0x122, 'G', 0x327},   {0x124, 'H', 0x302},          {0x128, 'I', 0x303},
-    {0x12A, 'I', 0x304},   {0x12C, 'I', 0x306},          {0x12E, 'I', 0x328},
-    {0x130, 'I', 0x307},   {0x134, 'J', 0x302},          {0x136, 'K', 0x327},
-    {0x139, 'L', 0x301},   {0x13B, 'L', 0x327},          {0x13D, 'L', 0x30C},
-    {0x143, 'N', 0x301},   {0x145, 'N', 0x327},          {0x147, 'N', 0x30C},
-    {0x14C, 'O', 0x304},   {0x14E, 'O', 0x306},          {0x150, 'O', 0x30B},
-    {0x154, 'R', 0x301},   {0x156, 'R', 0x327},          {0x158, 'R', 0x30C},
-    {0x15A, 'S', 0x301},   {0x15C, 'S', 0x302},          {0x15E, 'S', 0x327},
-    {0x160, 'S', 0x30C},   {0x162, 'T', 0x327},          {0x164, 'T', 0x30C},
-    {0x168, 'U', 0x303},   {0x16A, 'U', 0x304},          {0x16C, 'U', 0x306},
-    {0x16E, 'U', 0x30A},   {0x170, 'U', 0x30B},          {0x172, 'U', 0x328},
-    {0x174, 'W', 0x302},   {0x176, 'Y', 0x302},          {0x178, 'Y', 0x308},
-    {0x179, 'Z', 0x301},   {0x17B, 'Z', 0x307},          {0x17D, 'Z', 0x30C},
-    {0x386, 0x391, 0x301}, {0x388, 0x395, 0x301},        {0x389, 0x397, 0x301},
-    {0x38A, 0x399, 0x301}, {0x38C, 0x39F, 0x301},        {0x38E, 0x3A5, 0x301},
-    {0x38F, 0x3A9, 0x301}, {0x390, 0x3B9, 0x308, 0x301}, {0x3AA, 0x399, 0x308},
-    {0x3AB, 0x3A5, 0x308}, {0x3B0, 0x3C5, 0x308, 0x301}, {0x400, 0x415, 0x300},
-    {0x401, 0x415, 0x308}, {0x403, 0x413, 0x301},        {0x407, 0x406, 0x308},
-    {0x40C, 0x41A, 0x301}, {0x40D, 0x418, 0x300},        {0x40E, 0x423, 0x306},
-    {0x419, 0x418, 0x306},
-};
-
-/* Writes the decomposition of `c` (or `c` itself) as UTF-8 to `o` (room
- * for 12 bytes); returns its length. */
-static size_t decompose(uint32_t c, uint8_t *o) {
-  size_t lo = 0, hi = sizeof decompositions / sizeof decompositions[0];
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (decompositions[mid][0] < c)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo == sizeof decompositions / sizeof decompositions[0] ||
-      decompositions[lo][0] != c)
-    return mailproto_utf8_encode(o, c);
-  size_t n = 0;
-  for (int i = 1; i < 4 && decompositions[lo][i]; i++)
-    n += mailproto_utf8_encode(o + n, decompositions[lo][i]);
-  return n;
-}
-
 /* Appends the i;unicode-casemap form of [s, s + len) to `out`; bytes that
  * are not UTF-8 are kept as they are. A full `out` ends the string
  * quietly (sort strings are cut anyway). Returns 0 or NOMEM. */
 static int casemap(const uint8_t *s, size_t len, mailproto_buf *out) {
   for (size_t i = 0; i < len;) {
-    uint8_t t[12];
-    uint32_t c;
-    size_t n = mailproto_utf8_decode(s + i, len - i, &c), k;
+    uint8_t t[4 * MAILPROTO_CASEMAP_MAX];
+    uint32_t c, mapped[MAILPROTO_CASEMAP_MAX];
+    size_t n = mailproto_utf8_decode(s + i, len - i, &c), k = 0;
     if (n == 0) {
       t[0] = s[i];
       n = k = 1;
     } else {
-      k = decompose(title(c), t);
+      size_t m = mailproto_casemap(c, mapped);
+      for (size_t j = 0; j < m; j++)
+        k += mailproto_utf8_encode(t + k, mapped[j]);
     }
     int rc = mailproto_buf_append(out, t, k);
     if (rc != 0)

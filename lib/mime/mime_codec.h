@@ -175,8 +175,8 @@ int mailproto_mime_decode_words(const uint8_t *in, size_t len,
 /*
  * A streaming substring search, for SEARCH (RFC 3501 6.4.4: "case-
  * insensitive substring"). Needle and text are UTF-8; both are compared
- * after a simple one-to-one case folding of ASCII, Latin-1, Latin
- * Extended-A, Greek and Cyrillic letters. Limits: no full case folding
+ * after Unicode's simple (one-to-one) case folding. Limits: no full case
+ * folding
  * ("ß" does not match "ss"), no Unicode normalisation (a precomposed
  * letter does not match its decomposed form), and malformed UTF-8 in the
  * text never matches a needle character. Memory: 12 bytes per needle

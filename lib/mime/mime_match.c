@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/casemap.h"
 #include "mime/mime_codec.h"
 
 /* Code points no decoded character can have. */
@@ -14,43 +15,7 @@
 #define NEEDLE_INVALID 0xFFFFFFFEu /* malformed UTF-8 in the needle */
 
 uint32_t mailproto_mime_fold(uint32_t c) {
-  if (c < 0x80)
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-  if (c >= 0xC0 && c <= 0xDE && c != 0xD7)
-    return c + 32;
-  if (c < 0x100)
-    return c;
-  if (c <= 0x17F) { /* Latin Extended-A: upper and lower case in pairs */
-    if ((c <= 0x12F || (c >= 0x132 && c <= 0x137) ||
-         (c >= 0x14A && c <= 0x177)) &&
-        !(c & 1))
-      return c + 1;
-    if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && (c & 1))
-      return c + 1;
-    if (c == 0x178)
-      return 0xFF;
-    return c;
-  }
-  if (c >= 0x386 && c <= 0x3A9) { /* Greek capitals */
-    if (c >= 0x391 && c != 0x3A2)
-      return c + 32;
-    if (c == 0x386)
-      return 0x3AC;
-    if (c >= 0x388 && c <= 0x38A)
-      return c + 37;
-    if (c == 0x38C)
-      return 0x3CC;
-    if (c == 0x38E || c == 0x38F)
-      return c + 63;
-    return c;
-  }
-  if (c == 0x3C2) /* final sigma */
-    return 0x3C3;
-  if (c >= 0x400 && c <= 0x40F) /* Cyrillic */
-    return c + 80;
-  if (c >= 0x410 && c <= 0x42F)
-    return c + 32;
-  return c;
+  return mailproto_casefold(c);
 }
 
 /* Decodes one byte; returns 1 and sets *cp when a character is complete

@@ -55,6 +55,18 @@ static const struct {
     {"\xce\xac\xcf\x82", "\xce\x91\xcc\x81\xce\xa3", 0},
     {"\xd1\x91\xd0\xbb\xd0\xba\xd0\xb0",
      "\xd0\x95\xcc\x88\xd0\x9b\xd0\x9a\xd0\x90", 0},
+    /* Every script UnicodeData.txt cases: Vietnamese (two marks, in
+     * canonical order), Romanian comma below, Armenian; a titlecase
+     * letter (U+01C5) and a ligature have no canonical decomposition,
+     * and Hangul syllables have none in UnicodeData.txt either. */
+    {"Ti\xe1\xba\xbfng Vi\xe1\xbb\x87t",
+     "TIE\xcc\x82\xcc\x81NG VIE\xcc\xa3\xcc\x82T", 0},
+    {"\xc8\x99ir", "S\xcc\xa6IR", 0},
+    {"\xd5\xa2\xd5\xa1\xd6\x80\xd5\xa5\xd6\x82",
+     "\xd4\xb2\xd4\xb1\xd5\x90\xd4\xb5\xd5\x92", 0},
+    {"\xc7\x86ungla", "\xc7\x85UNGLA", 0},
+    {"\xef\xac\x81le", "\xef\xac\x81LE", 0},
+    {"\xed\x95\x9c\xea\xb5\xad", "\xed\x95\x9c\xea\xb5\xad", 0},
     {"Re: \xe2\x82\xac \xff", "\xe2\x82\xac \xff", 1},
     {"", "", 0},
     {"Re:", "", 1},

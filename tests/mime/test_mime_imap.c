@@ -1125,6 +1125,13 @@ START_TEST(test_mime_matcher_case_folding) {
       {"\xce\xb1\xce\xb2", "\xce\x91\xce\x92\xce\xb3", 1}, /* Greek */
       {"\xd0\xbf\xd1\x80", "\xd0\x9f\xd0\xa0", 1},         /* Cyrillic */
       {"\xc3\xbf", "\xc5\xb8", 1},                         /* ÿ / Ÿ */
+      /* Every script Unicode cases: Vietnamese ệ / Ệ, Romanian ș / Ș,
+       * Armenian բ / Բ, Georgian Mtavruli Ა / ა, Cherokee Ꭰ / ꭰ. */
+      {"vi\xe1\xbb\x87t", "VI\xe1\xbb\x86T", 1},
+      {"\xc8\x99ir", "\xc8\x98IR", 1},
+      {"\xd5\xa2", "\xd4\xb2", 1},
+      {"\xe1\xb2\x90", "\xe1\x83\x90", 1},
+      {"\xea\xad\xb0", "\xe1\x8e\xa0", 1},
       {"stra\xc3\x9f"
        "e",
        "STRASSE", 0},          /* no full folding (documented) */
@@ -1145,6 +1152,8 @@ START_TEST(test_mime_matcher_case_folding) {
   ck_assert_uint_eq(mailproto_mime_fold(0x386), 0x3AC);
   ck_assert_uint_eq(mailproto_mime_fold(0x3C2), 0x3C3);
   ck_assert_uint_eq(mailproto_mime_fold(0x401), 0x451);
+  ck_assert_uint_eq(mailproto_mime_fold(0xB5), 0x3BC);  /* micro: mu */
+  ck_assert_uint_eq(mailproto_mime_fold(0x1E9E), 0xDF); /* capital sharp s */
   /* reset; the output function; allocation failure */
   mailproto_mime_matcher m;
   ck_assert_int_eq(mailproto_mime_matcher_init(&m, NULL, S("ab")), 0);

@@ -1,10 +1,12 @@
 /*
- * The Unicode 3.2 data SASLprep needs (RFC 3454 pins that version), in
- * saslprep_tables.c, which gen_saslprep_tables.py writes. Every table is
- * sorted by code point for a binary search.
+ * Unicode data, generated: what SASLprep needs, of Unicode 3.2 (RFC 3454
+ * pins that version), in saslprep_tables.c (gen_saslprep_tables.py), and
+ * what i;unicode-casemap needs (RFC 5051), of the current database, in
+ * casemap_tables.c (gen_casemap_tables.py). Every table is sorted by code
+ * point for a binary search.
  */
-#ifndef MAILPROTO_CORE_SASLPREP_TABLES_H
-#define MAILPROTO_CORE_SASLPREP_TABLES_H
+#ifndef MAILPROTO_CORE_UNICODE_TABLES_H
+#define MAILPROTO_CORE_UNICODE_TABLES_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,10 @@ typedef struct mailproto_ucd_decomposition {
   uint8_t length;
 } mailproto_ucd_decomposition;
 
+typedef struct mailproto_ucd_mapping {
+  uint32_t from, to;
+} mailproto_ucd_mapping;
+
 typedef struct mailproto_ucd_pair {
   uint32_t first, second, composite;
 } mailproto_ucd_pair;
@@ -42,5 +48,14 @@ extern const mailproto_ucd_range mailproto_ucd_bidi_r_al[];
 extern const size_t mailproto_ucd_bidi_r_al_count;
 extern const mailproto_ucd_range mailproto_ucd_bidi_l[];
 extern const size_t mailproto_ucd_bidi_l_count;
+
+/* i;unicode-casemap and simple case folding (casemap_tables.c). */
+extern const mailproto_ucd_mapping mailproto_ucd_titlecase[];
+extern const size_t mailproto_ucd_titlecase_count;
+extern const mailproto_ucd_decomposition mailproto_ucd_canonical[];
+extern const size_t mailproto_ucd_canonical_count;
+extern const uint32_t mailproto_ucd_canonical_pool[];
+extern const mailproto_ucd_mapping mailproto_ucd_casefold[];
+extern const size_t mailproto_ucd_casefold_count;
 
 #endif
