@@ -192,6 +192,12 @@ typedef struct mailproto_mime_matcher {
   uint32_t cp;   /* UTF-8 sequence being read */
   unsigned need; /* continuation bytes still expected */
   uint32_t min;  /* smallest code point the sequence may encode */
+  /* The bytes a match can start at when the needle starts with an ASCII
+   * character (its two cases, and the lead byte of the one non-ASCII
+   * character folding to it, if any): between matches the text jumps
+   * from one to the next with memchr. 0 of them: no jumping. */
+  uint8_t first[3];
+  unsigned char first_count;
 } mailproto_mime_matcher;
 
 /* Prepares a matcher for `needle` (an empty needle matches everything).

@@ -58,6 +58,40 @@ static int utf8_step(mailproto_mime_matcher *m, uint8_t b, uint32_t invalid,
   return 0;
 }
 
+/* The bytes a match can begin with (see mime_codec.h). Only U+017F LONG
+ * S and U+212A KELVIN SIGN fold to ASCII (CaseFolding.txt), to "s" and
+ * "k": their lead bytes are candidates too. */
+static void set_first_bytes(mailproto_mime_matcher *m) {
+  uint32_t c = m->needle[0];
+  m->first_count = 0;
+  if (c >= 0x80)
+    return;
+  m->first[m->first_count++] = (uint8_t)c;
+  if (c >= 'a' && c <= 'z')
+    m->first[m->first_count++] = (uint8_t)(c - 32);
+  if (c == 's')
+    m->first[m->first_count++] = 0xC5;
+  else if (c == 'k')
+    m->first[m->first_count++] = 0xE2;
+}
+
+/* The next offset at or after `i` where a match can begin, or `len`.
+ * pos[] caches each byte's next occurrence (SIZE_MAX: not looked for
+ * yet), so the text is scanned once per candidate byte. */
+static size_t next_start(const mailproto_mime_matcher *m, const uint8_t *text,
+                         size_t len, size_t i, size_t pos[3]) {
+  size_t best = len;
+  for (unsigned k = 0; k < m->first_count; k++) {
+    if (pos[k] == SIZE_MAX || pos[k] < i) {
+      const uint8_t *p = memchr(text + i, m->first[k], len - i);
+      pos[k] = p ? (size_t)(p - text) : len;
+    }
+    if (pos[k] < best)
+      best = pos[k];
+  }
+  return best;
+}
+
 int mailproto_mime_matcher_init(mailproto_mime_matcher *m,
                                 const mailproto_allocator *alloc,
                                 const uint8_t *needle, size_t len) {
@@ -88,6 +122,7 @@ int mailproto_mime_matcher_init(mailproto_mime_matcher *m,
   m->need = 0;
   m->len = n;
   /* KMP: next[i] = length of the longest proper border of needle[0..i] */
+  set_first_bytes(m);
   m->next[0] = 0;
   for (size_t i = 1, k = 0; i < n; i++) {
     while (k > 0 && m->needle[i] != m->needle[k])
@@ -109,7 +144,15 @@ int mailproto_mime_matcher_feed(mailproto_mime_matcher *m, const uint8_t *text,
                                 size_t len) {
   if (m->matched)
     return 1;
+  size_t pos[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
   for (size_t i = 0; i < len; i++) {
+    /* Between matches (and characters) nothing before the next possible
+     * first byte can start one: skip there. A byte skipped in the middle
+     * of a character would only have ended it as malformed, which
+     * matches nothing either. */
+    if (m->state == 0 && m->need == 0 && m->first_count > 0 &&
+        (i = next_start(m, text, len, i, pos)) == len)
+      break;
     uint32_t cp;
     int again;
     uint8_t b = text[i];

@@ -14,6 +14,7 @@
 #include "imap/imap_writer.h"
 #include "imap_check.h"
 #include "mime/mime.h"
+#include "core/utf8.h"
 #include "mime/mime_codec.h"
 #include "mime/mime_imap.h"
 #include "mime_corpus.h"
@@ -1108,6 +1109,100 @@ static int finds(const char *needle, const char *text, size_t chunk) {
   return found;
 }
 
+/* A plain model of the matcher for the random test below: whole strings
+ * decoded with mailproto_utf8_decode (a byte that starts no valid
+ * character stands for itself as "invalid", distinct per side), folded,
+ * then searched naively. */
+static size_t model_decode(const uint8_t *s, size_t n, uint32_t invalid,
+                           uint32_t *out) {
+  size_t k = 0;
+  for (size_t i = 0; i < n;) {
+    uint32_t cp;
+    size_t len = mailproto_utf8_decode(s + i, n - i, &cp);
+    if (len == 0) {
+      /* The matcher ends a broken sequence at the byte that breaks it:
+       * skip the lead byte and the continuation bytes that follow it. */
+      size_t j = i + 1;
+      while (j < n && (s[j] & 0xC0) == 0x80 && s[i] >= 0xC0 && j - i < 4)
+        j++;
+      out[k++] = invalid;
+      i = j;
+      continue;
+    }
+    out[k++] = mailproto_mime_fold(cp);
+    i += len;
+  }
+  return k;
+}
+
+static int model_finds(const uint8_t *needle, size_t nn, const uint8_t *text,
+                       size_t tn) {
+  static uint32_t a[64], b[512];
+  size_t na = model_decode(needle, nn, 0xFFFFFFFEu, a);
+  size_t nb = model_decode(text, tn, 0xFFFFFFFFu, b);
+  if (na == 0)
+    return 1;
+  for (size_t i = 0; i + na <= nb; i++)
+    if (memcmp(a, b + i, na * sizeof *a) == 0)
+      return 1;
+  return 0;
+}
+
+/* The matcher (which jumps ahead between matches) against the model over
+ * random texts drawn from pieces that stress it: both cases of the
+ * needle's letters, the characters folding to "s" and "k", multi-byte
+ * letters, stray continuation and lead bytes, every chunk size 1..5. */
+START_TEST(test_mime_matcher_against_model) {
+  static const char *const pieces[] = {
+      "s",
+      "S",
+      "k",
+      "K",
+      "e",
+      "\xc5\xbf",
+      "\xe2\x84\xaa",
+      "\xc3\xa9",
+      "\xc3\x89",
+      "\xc5",
+      "\xe2",
+      "\x84",
+      "\xaa",
+      " ",
+      "t",
+      "\xc3",
+  };
+  enum { PIECES = sizeof pieces / sizeof pieces[0] };
+  uint32_t seed = 7;
+  for (int round = 0; round < 3000; round++) {
+    char needle[32], text[256];
+    size_t nn = 0, tn = 0;
+    seed = seed * 1103515245u + 12345u;
+    int parts = 1 + (int)((seed >> 16) % 3);
+    for (int i = 0; i < parts; i++) {
+      seed = seed * 1103515245u + 12345u;
+      const char *p = pieces[(seed >> 16) % 9]; /* valid pieces only */
+      memcpy(needle + nn, p, strlen(p));
+      nn += strlen(p);
+    }
+    needle[nn] = '\0';
+    seed = seed * 1103515245u + 12345u;
+    int tparts = (int)((seed >> 16) % 40);
+    for (int i = 0; i < tparts; i++) {
+      seed = seed * 1103515245u + 12345u;
+      const char *p = pieces[(seed >> 16) % PIECES];
+      memcpy(text + tn, p, strlen(p));
+      tn += strlen(p);
+    }
+    text[tn] = '\0';
+    int want =
+        model_finds((const uint8_t *)needle, nn, (const uint8_t *)text, tn);
+    for (size_t chunk = 1; chunk <= 5; chunk++)
+      ck_assert_msg(finds(needle, text, chunk) == want, "round %d chunk %zu",
+                    round, chunk);
+  }
+}
+END_TEST
+
 START_TEST(test_mime_matcher_case_folding) {
   static const struct {
     const char *needle, *text;
@@ -1132,6 +1227,27 @@ START_TEST(test_mime_matcher_case_folding) {
       {"\xd5\xa2", "\xd4\xb2", 1},
       {"\xe1\xb2\x90", "\xe1\x83\x90", 1},
       {"\xea\xad\xb0", "\xe1\x8e\xa0", 1},
+      /* Where the text jumps ahead to the needle's first byte: a non-ASCII
+       * character folding to it (LONG S to "s", KELVIN SIGN to "k"), an
+       * uppercase first letter, a candidate inside a multi-byte
+       * character, a first character beyond ASCII. */
+      {"stra", "x \xc5\xbftra", 1},
+      {"kelvin",
+       "300 \xe2\x84\xaa"
+       "elvin",
+       1},
+      {"Zebra", "a zebra", 1},
+      {"zebra", "\xc3\xa9z\xc3\xa9zebr\xc3\xa9 zEBRA", 1},
+      {"zebra",
+       "z\xc3\xa9"
+       "bra zebr",
+       0},
+      {"\xc3\xa9t\xc3\xa9", "x \xc3\x89T\xc3\x89", 1},
+      {"aa",
+       "\xc3"
+       "a\xc3"
+       "aa",
+       1},
       {"stra\xc3\x9f"
        "e",
        "STRASSE", 0},          /* no full folding (documented) */
@@ -1203,6 +1319,7 @@ Suite *suite_mime_imap(void) {
   tcase_add_test(d, test_mime_charset_stream_every_split);
   tcase_add_test(d, test_mime_decode_words_rfc2047);
   tcase_add_test(d, test_mime_matcher_case_folding);
+  tcase_add_test(d, test_mime_matcher_against_model);
   suite_add_tcase(s, d);
   return s;
 }
