@@ -5,10 +5,14 @@
 
 #include "core/unicode_tables.h"
 
-static int cmp_mapping(const void *key, const void *elem) {
-  uint32_t cp = *(const uint32_t *)key;
-  const mailproto_ucd_mapping *m = elem;
-  return cp < m->from ? -1 : cp > m->from;
+/* A two-stage mapping lookup (unicode_tables.h): two loads, so text in
+ * any script costs about what ASCII does. */
+static uint32_t two_level(const uint8_t *stage1, size_t blocks,
+                          const int32_t (*stage2)[128], uint32_t cp) {
+  uint32_t b = cp / 128;
+  if (b >= blocks || stage1[b] == 0)
+    return cp;
+  return (uint32_t)((int32_t)cp + stage2[stage1[b] - 1][cp % 128]);
 }
 
 static int cmp_decomposition(const void *key, const void *elem) {
@@ -18,13 +22,18 @@ static int cmp_decomposition(const void *key, const void *elem) {
 }
 
 static uint32_t titlecase(uint32_t cp) {
-  const mailproto_ucd_mapping *m =
-      bsearch(&cp, mailproto_ucd_titlecase, mailproto_ucd_titlecase_count,
-              sizeof *m, cmp_mapping);
-  return m ? m->to : cp;
+  if (cp < 0x80)
+    return cp >= 'a' && cp <= 'z' ? cp - 32 : cp;
+  return two_level(mailproto_ucd_titlecase_stage1,
+                   mailproto_ucd_titlecase_blocks,
+                   mailproto_ucd_titlecase_stage2, cp);
 }
 
 size_t mailproto_casemap(uint32_t cp, uint32_t *out) {
+  if (cp < 0xC0) { /* nothing below decomposes */
+    out[0] = titlecase(cp);
+    return 1;
+  }
   /* A work stack, last first: a decomposition's parts are titlecased and
    * decomposed again in turn (a part may have its own titlecase). Every
    * table decomposition is short (at most 4 parts), so the room is never
@@ -55,8 +64,6 @@ size_t mailproto_casemap(uint32_t cp, uint32_t *out) {
 uint32_t mailproto_casefold(uint32_t cp) {
   if (cp < 0x80)
     return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
-  const mailproto_ucd_mapping *m =
-      bsearch(&cp, mailproto_ucd_casefold, mailproto_ucd_casefold_count,
-              sizeof *m, cmp_mapping);
-  return m ? m->to : cp;
+  return two_level(mailproto_ucd_casefold_stage1, mailproto_ucd_casefold_blocks,
+                   mailproto_ucd_casefold_stage2, cp);
 }

@@ -27,10 +27,6 @@ typedef struct mailproto_ucd_decomposition {
   uint8_t length;
 } mailproto_ucd_decomposition;
 
-typedef struct mailproto_ucd_mapping {
-  uint32_t from, to;
-} mailproto_ucd_mapping;
-
 typedef struct mailproto_ucd_pair {
   uint32_t first, second, composite;
 } mailproto_ucd_pair;
@@ -50,12 +46,16 @@ extern const mailproto_ucd_range mailproto_ucd_bidi_l[];
 extern const size_t mailproto_ucd_bidi_l_count;
 
 /* i;unicode-casemap and simple case folding (casemap_tables.c). */
-extern const mailproto_ucd_mapping mailproto_ucd_titlecase[];
-extern const size_t mailproto_ucd_titlecase_count;
+/* A mapping in two stages: for code point c, block c / 128 is 0 in
+ * stage1 (no mappings there) or 1 + the stage2 row holding c's delta. */
+extern const size_t mailproto_ucd_titlecase_blocks;
+extern const uint8_t mailproto_ucd_titlecase_stage1[];
+extern const int32_t mailproto_ucd_titlecase_stage2[][128];
+extern const size_t mailproto_ucd_casefold_blocks;
+extern const uint8_t mailproto_ucd_casefold_stage1[];
+extern const int32_t mailproto_ucd_casefold_stage2[][128];
 extern const mailproto_ucd_decomposition mailproto_ucd_canonical[];
 extern const size_t mailproto_ucd_canonical_count;
 extern const uint32_t mailproto_ucd_canonical_pool[];
-extern const mailproto_ucd_mapping mailproto_ucd_casefold[];
-extern const size_t mailproto_ucd_casefold_count;
 
 #endif

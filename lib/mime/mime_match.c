@@ -59,8 +59,9 @@ static int utf8_step(mailproto_mime_matcher *m, uint8_t b, uint32_t invalid,
 }
 
 /* The bytes a match can begin with (see mime_codec.h). Only U+017F LONG
- * S and U+212A KELVIN SIGN fold to ASCII (CaseFolding.txt), to "s" and
- * "k": their lead bytes are candidates too. */
+ * S and U+212A KELVIN SIGN fold to ASCII, to "s" and "k" (the generator
+ * of the folding table checks that this stays so): their lead bytes are
+ * candidates too. */
 static void set_first_bytes(mailproto_mime_matcher *m) {
   uint32_t c = m->needle[0];
   m->first_count = 0;
