@@ -377,7 +377,6 @@ struct mailproto_imap {
   struct imap_vanished *vanished; /* VANISHED (EARLIER) being written */
   uint32_t *modified;             /* UIDs that failed STORE's UNCHANGEDSINCE */
   size_t modified_count, modified_cap;
-  uint64_t cond_since; /* UNCHANGEDSINCE 0: the condition used instead */
   /* FETCH, LIST/LSUB and APPEND state: allocated while one runs, so an
    * idle session does not carry it (issue 7: 2 KiB per session). */
   imap_fetch *fetch;
@@ -551,6 +550,9 @@ void mailproto_imap_message_reset(mailproto_imap *s);
  * writes one response line of the ones no message has, returning 1, or
  * 0 when none is left (the state is then freed). */
 typedef struct imap_vanished imap_vanished;
+/* A VANISHED line (either form) is closed once it passes this many
+ * bytes; the next one goes out when the output has room. */
+#define IMAP_VANISHED_LINE 8192u
 int mailproto_imap_vanished_begin(mailproto_imap *s,
                                   const mailproto_imap_seqset *set,
                                   uint32_t lowest);
@@ -572,6 +574,12 @@ int mailproto_imap_store_modified(mailproto_imap *s, uint32_t uid);
  * STORE UNCHANGEDSINCE), which a NOMODSEQ mailbox refuses with BAD
  * (3.1.2.2). Returns 0, 1 when that BAD was sent, or a fatal code. */
 int mailproto_imap_condstore_enable(mailproto_imap *s, int uses_modseq);
+
+/* Whether FETCH responses carry MODSEQ: CONDSTORE on, and the selected
+ * mailbox keeps mod-sequences. */
+static inline int mailproto_imap_modseq_on(const mailproto_imap *s) {
+  return s->condstore && !s->sel.nomodseq;
+}
 
 /* Writes "MODSEQ (n)". */
 int mailproto_imap_write_modseq(mailproto_buf *b, uint64_t modseq);

@@ -548,15 +548,33 @@ static int qresync_select(mailproto_imap *s) {
       s, a->has_known_uids ? &a->known_uids : NULL, lowest);
   uint32_t exists = mailproto_imap_view_exists(v);
   uint32_t star = exists ? mailproto_imap_view_uid(v, exists - 1) : 0;
+  /* The known UIDs sorted and merged, walked beside the messages (whose
+   * UIDs ascend): one pass over both. */
+  mailproto_imap_range *known = NULL;
+  size_t nk = 0, r = 0;
+  if (rc == 0 && a->has_known_uids) {
+    known =
+        mailproto_mem_calloc(&s->alloc, a->known_uids.count + 1, sizeof *known);
+    if (!known)
+      return MAILPROTO_ERR_NOMEM;
+    nk = mailproto_imap_seqset_normalize(&a->known_uids, star, known);
+  }
   for (uint32_t i = 0; rc == 0 && i < exists; i++) {
-    if (mailproto_imap_view_modseq(v, i) <= a->modseq ||
-        (a->has_known_uids &&
-         !mailproto_imap_seqset_contains(&a->known_uids,
-                                         mailproto_imap_view_uid(v, i), star)))
+    uint32_t uid = mailproto_imap_view_uid(v, i);
+    if (known) {
+      while (r < nk && known[r].last < uid)
+        r++;
+      if (r == nk)
+        break;
+      if (uid < known[r].first)
+        continue;
+    }
+    if (mailproto_imap_view_modseq(v, i) <= a->modseq)
       continue;
     /* Its flags stay; the message is queued to be announced with them. */
     rc = mailproto_imap_view_store_own(v, i, MAILPROTO_FLAGS_ADD, 0, 0, 1);
   }
+  mailproto_mem_free(&s->alloc, known);
   return rc;
 }
 

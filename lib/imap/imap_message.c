@@ -30,7 +30,6 @@ void mailproto_imap_message_reset(mailproto_imap *s) {
   mailproto_mem_free(&s->alloc, (void *)s->keywords);
   mailproto_mem_free(&s->alloc, s->runs);
   mailproto_mem_free(&s->alloc, s->modified);
-  s->cond_since = 0;
   mailproto_imap_vanished_free(s);
   s->modified = NULL;
   s->modified_count = s->modified_cap = 0;
@@ -732,7 +731,7 @@ static int fetch_tail(mailproto_imap *s) {
   /* RFC 3501 6.4.5: the \Seen this FETCH set is reported with it; with
    * CONDSTORE, with the UID too (RFC 7162 3.2.4), and its new MODSEQ
    * follows in the announcements after the command. */
-  if (f->add_flags && s->condstore && !s->sel.nomodseq && !f->has_uid &&
+  if (f->add_flags && mailproto_imap_modseq_on(s) && !f->has_uid &&
       !s->cmd.uid) {
     rc = mailproto_imap_write_raw(b, f->first ? "UID " : " UID ");
     if (rc == 0)
@@ -878,7 +877,7 @@ static int add_uid(mailproto_imap *s, size_t *n, uint32_t uid) {
  * replaces them all), else where the message has one of the keywords.
  * Those go to s->modified now. The rest are stored on condition that
  * they did not change after this session's last sync: the view knows
- * every change up to its HIGHESTMODSEQ (s->cond_since), so with that as
+ * every change up to its HIGHESTMODSEQ (store_call), so with that as
  * UNCHANGEDSINCE the store fails exactly the messages changed since, at
  * the moment it stores: another session setting the keyword in between
  * makes it fail too (Example 8's test-and-set holds), in one store call.
@@ -911,7 +910,6 @@ static int unchanged_since_zero(mailproto_imap *s) {
       rc = add_uid(s, &n, uid);
   }
   s->uid_count = n;
-  s->cond_since = mailproto_imap_view_highest_modseq(v);
   return rc;
 }
 
@@ -931,17 +929,14 @@ static int cmp_uid_key(const void *a, const void *b) {
  * (24 bytes a run at most) always fits IMAP_REPLY_SLACK. */
 #define MODIFIED_RUNS_MAX 4096u
 
-/* "MODIFIED set": the failed messages (sorted UIDs in s->modified) by
- * sequence number, or by UID for UID STORE (RFC 7162 3.1.3). */
-static int modified_code(mailproto_imap *s, char **out) {
-  size_t size = 16 + (size_t)MODIFIED_RUNS_MAX * 24;
-  char *code = mailproto_mem_malloc(&s->alloc, size);
-  if (!code)
-    return MAILPROTO_ERR_NOMEM;
-  size_t len = (size_t)sprintf(code, "MODIFIED ");
+/* "MODIFIED set" into `code`: the failed messages (sorted UIDs in
+ * s->modified) by sequence number, or by UID for UID STORE (RFC 7162
+ * 3.1.3), NUL-terminated. */
+static int modified_code(mailproto_imap *s, mailproto_buf *code) {
+  int rc = mailproto_imap_write_raw(code, "MODIFIED ");
   size_t runs = 0;
   uint32_t first = 0, last = 0;
-  for (size_t i = 0; i <= s->modified_count; i++) {
+  for (size_t i = 0; rc == 0 && i <= s->modified_count; i++) {
     uint32_t num = 0, index;
     if (i < s->modified_count) {
       num = s->modified[i];
@@ -955,28 +950,22 @@ static int modified_code(mailproto_imap *s, char **out) {
         continue;
       }
     }
-    if (runs > 0) {
-      len += (size_t)sprintf(code + len, "%s%lu", runs > 1 ? "," : "",
-                             (unsigned long)first);
-      if (last != first)
-        len += (size_t)sprintf(code + len, ":%lu", (unsigned long)last);
-    }
+    if (runs > 0)
+      rc = mailproto_imap_write_uid_run(code, runs == 1, first, last);
     first = last = num;
     runs++;
   }
-  *out = code;
-  return 0;
+  return rc == 0 ? mailproto_buf_append(code, "", 1) : rc;
 }
 
 static int store_done(mailproto_imap *s, int rc);
 
-/* The store's set_flags for the STORE (UNCHANGEDSINCE 0: s->cond_since,
- * see unchanged_since_zero). */
+/* The store's set_flags for the STORE. */
 static int store_call(mailproto_imap *s) {
   const mailproto_imap_store *a = &s->cmd.u.store;
   uint64_t since = a->has_unchangedsince ? a->unchangedsince : 0;
-  if (a->has_unchangedsince && since == 0)
-    since = s->cond_since;
+  if (a->has_unchangedsince && since == 0) /* see unchanged_since_zero */
+    since = mailproto_imap_view_highest_modseq(s->sel.view);
   return mailproto_store_call_set_flags(
       &s->store, &s->io.op, IMAP_OP_SET_FLAGS, s->sel.handle, s->uids,
       s->uid_count, (mailproto_flag_mode)a->op,
@@ -1052,11 +1041,15 @@ static int store_done(mailproto_imap *s, int rc) {
   s->must_sync = 1;
   if (s->modified_count == 0)
     return mailproto_imap_done(s, "OK", NULL, "STORE completed");
-  char *code;
-  if ((rc = modified_code(s, &code)) != 0)
-    return rc;
-  rc = mailproto_imap_done(s, "OK", code, "Conditional STORE failed");
-  mailproto_mem_free(&s->alloc, code);
+  mailproto_buf code;
+  mailproto_buf_init(&code, &s->alloc, IMAP_REPLY_SLACK);
+  rc = modified_code(s, &code);
+  if (rc == 0)
+    rc = mailproto_imap_done(s, "OK", (const char *)code.data,
+                             "Conditional STORE failed");
+  else if (rc != MAILPROTO_ERR_NOMEM)
+    rc = MAILPROTO_ERR_INTERNAL; /* the runs are capped to fit */
+  mailproto_buf_free(&code);
   return rc;
 }
 

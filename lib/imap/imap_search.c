@@ -574,12 +574,7 @@ static int put_set_piece(mailproto_imap *s, imap_search *q) {
     uint32_t first = number_of(s, idx[i]), last = first;
     while (j < n && number_of(s, idx[j]) == last + 1)
       last = number_of(s, idx[j++]);
-    if (i > 0)
-      rc = put(b, ",");
-    if (rc == 0)
-      rc = mailproto_imap_search_put_num(b, first);
-    if (rc == 0 && last != first && (rc = put(b, ":")) == 0)
-      rc = mailproto_imap_search_put_num(b, last);
+    rc = mailproto_imap_write_uid_run(b, i == 0, first, last);
     q->list_next = j;
   }
   return rc;

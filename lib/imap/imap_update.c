@@ -393,7 +393,7 @@ static int announce_change(mailproto_imap *s,
   int rc = mailproto_imap_write_raw(b, "* ");
   if (rc == 0)
     rc = mailproto_imap_write_number(b, ch->seq);
-  int modseq = s->condstore && !s->sel.nomodseq;
+  int modseq = mailproto_imap_modseq_on(s);
   if (rc == 0 && modseq) {
     rc = mailproto_imap_write_raw(b, " FETCH (UID ");
     if (rc == 0)
@@ -432,7 +432,7 @@ static int expunged_as_vanished(mailproto_imap *s) {
   int runs = 0, rc = 0;
   /* Highest sequence number first, so UIDs come down: a run grows at its
    * low end. */
-  while (rc == 0 && b->len < 8192 &&
+  while (rc == 0 && b->len < IMAP_VANISHED_LINE &&
          mailproto_imap_view_next_expunge(v, &seq, &uid) == 1) {
     meta_expunged(s->sel.meta, uid);
     if (runs > 0 && uid + 1 == lo) {
@@ -515,7 +515,7 @@ int mailproto_imap_announce_step(mailproto_imap *s) {
       return 0;
     }
     /* Without CONDSTORE only flag changes are queued. */
-    return ch.flags_changed || (s->condstore && !s->sel.nomodseq)
+    return ch.flags_changed || mailproto_imap_modseq_on(s)
                ? announce_change(s, &ch)
                : 0;
   }

@@ -13,9 +13,6 @@
 #include "core/alloc.h"
 #include "imap/imap_internal.h"
 
-/* A line is closed once it passes this many bytes. */
-#define VANISHED_LINE 8192u
-
 struct imap_vanished {
   mailproto_imap_range *ranges; /* ascending, disjoint, within the bounds */
   size_t count, pos;
@@ -30,19 +27,6 @@ void mailproto_imap_vanished_free(mailproto_imap *s) {
   mailproto_mem_free(&s->alloc, s->vanished->ranges);
   mailproto_mem_free(&s->alloc, s->vanished);
   s->vanished = NULL;
-}
-
-/* The first message of the view whose UID is at least `uid`. */
-static uint32_t lower_bound(const mailproto_imap_view *v, uint32_t uid) {
-  uint32_t lo = 0, hi = mailproto_imap_view_exists(v);
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (mailproto_imap_view_uid(v, mid) < uid)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
 }
 
 int mailproto_imap_vanished_begin(mailproto_imap *s,
@@ -86,7 +70,7 @@ int mailproto_imap_vanished_begin(mailproto_imap *s,
   x->pos = 0;
   if (k > 0) {
     x->next = x->ranges[0].first;
-    x->index = lower_bound(v, x->next);
+    x->index = mailproto_imap_view_uid_lower_bound(v, x->next);
   }
   return 0;
 }
@@ -133,7 +117,7 @@ static int next_gap(const mailproto_imap_view *v, imap_vanished *x,
     x->range_done = 0;
     if (++x->pos < x->count) {
       x->next = x->ranges[x->pos].first;
-      x->index = lower_bound(v, x->next);
+      x->index = mailproto_imap_view_uid_lower_bound(v, x->next);
     }
   }
   return 0;
@@ -146,7 +130,7 @@ int mailproto_imap_vanished_step(mailproto_imap *s) {
   mailproto_buf *b = &s->line;
   uint32_t lo, hi;
   int runs = 0, rc = 0;
-  while (rc == 0 && b->len < VANISHED_LINE &&
+  while (rc == 0 && b->len < IMAP_VANISHED_LINE &&
          next_gap(s->sel.view, x, &lo, &hi)) {
     if (runs++ == 0)
       rc = mailproto_imap_write_raw(b, "* VANISHED (EARLIER) ");

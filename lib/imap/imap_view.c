@@ -723,6 +723,11 @@ int mailproto_imap_view_is_expunged(const mailproto_imap_view *v,
   return visible_index(v, index) && (v->state[index] & ST_EXPUNGED) != 0;
 }
 
+uint32_t mailproto_imap_view_uid_lower_bound(const mailproto_imap_view *v,
+                                             uint32_t uid) {
+  return v ? (uint32_t)lower_bound(v, 0, v->visible, uid) : 0;
+}
+
 int mailproto_imap_view_find_uid(const mailproto_imap_view *v, uint32_t uid,
                                  uint32_t *index) {
   if (!v || uid == 0)

@@ -165,6 +165,10 @@ int mailproto_imap_view_is_expunged(const mailproto_imap_view *v,
  * *index, or 0. */
 int mailproto_imap_view_find_uid(const mailproto_imap_view *v, uint32_t uid,
                                  uint32_t *index);
+/* The first visible message whose UID is at least `uid` (exists when
+ * none is). */
+uint32_t mailproto_imap_view_uid_lower_bound(const mailproto_imap_view *v,
+                                             uint32_t uid);
 
 /* ------------------------------------------------------------------ */
 /* Keyword table                                                       */
